@@ -1,0 +1,1 @@
+//! MBTiles and PMTiles archives, served as they are.
