@@ -69,7 +69,7 @@ pub struct TileCoord {
 }
 
 /// An axis-aligned box, in metres (EPSG:3857) or degrees (EPSG:4326) as its use says.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Bbox {
     pub min_x: f64,
     pub min_y: f64,
