@@ -6,3 +6,4 @@ pub mod archive;
 pub mod format;
 pub mod tile;
 pub mod vector;
+pub mod viewer;
