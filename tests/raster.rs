@@ -158,7 +158,8 @@ async fn landsat8_uint16_scenes_with_nodata_collars() {
         let inner = server.get(&tile_path(id, lonlat_to_tile(centre.0, centre.1, 8), ".png")).await;
         assert_eq!(inner.status(), 200, "{id}");
         let image = decode_image(&inner.bytes().await.expect("body"));
-        assert!(alpha_fraction(&image, |a| a == 255) > 0.99, "{id}: the centre has data");
+        // The footprint is tilted, so the box's centre tile has collar in one corner.
+        assert!(alpha_fraction(&image, |a| a == 255) > 0.7, "{id}: the centre has data");
         let mean = mean_channel(&image, 0);
         assert!((20.0..235.0).contains(&mean), "{id}: 16-bit values stretched into range, mean {mean}");
 
@@ -225,11 +226,13 @@ async fn cog_on_tile_grid_sends_stored_bytes() {
     let folder = tempfile::tempdir().expect("tempdir");
     let tci = geodata("sentinel2-29rkh/TCI.tif");
     let tci = tci.to_str().expect("utf-8 path");
-    for (name, compression) in [("grid_webp.tif", "WEBP"), ("grid_jpeg.tif", "JPEG")] {
+    // The WebP file keeps the alpha band that the COG driver adds; the JPEG file has none,
+    // because JPEG tiles cannot carry transparency.
+    for (name, compression, alpha) in [("grid_webp.tif", "WEBP", "YES"), ("grid_jpeg.tif", "JPEG", "NO")] {
         let target = folder.path().join(name);
         gdal_command(
             "gdal_translate",
-            &["-q", "-of", "COG", "-co", "TILING_SCHEME=GoogleMapsCompatible", "-co", &format!("COMPRESSION={compression}"), tci, target.to_str().expect("utf-8")],
+            &["-q", "-of", "COG", "-co", "TILING_SCHEME=GoogleMapsCompatible", "-co", "ALIGNED_LEVELS=2", "-co", &format!("ADD_ALPHA={alpha}"), "-co", &format!("COMPRESS={compression}"), "-a_nodata", "none", tci, target.to_str().expect("utf-8")],
         );
     }
     let server = TestServer::serving(&[folder.path().to_owned()]).await;

@@ -36,7 +36,7 @@ pub struct CogLayout {
 const GRID_TOLERANCE: f64 = 1e-6;
 
 /// Returns the layout when `dataset` is an EPSG:3857 GeoTIFF with square 256 or 512 pixel
-/// blocks on the tile grid, compressed as JPEG (YCbCr or grey, no mask) or WebP.
+/// blocks on the tile grid, compressed as JPEG (YCbCr or grey) or WebP, without nodata.
 pub(super) fn detect(dataset: &Dataset, info: &RasterInfo) -> Option<CogLayout> {
     if info.driver != "GTiff" || info.epsg != Some(3857) {
         return None;
@@ -45,14 +45,16 @@ pub(super) fn detect(dataset: &Dataset, info: &RasterInfo) -> Option<CogLayout> 
     if block_width != block_height || !(block_width == 256 || block_width == 512) {
         return None;
     }
+    // Stored tiles carry no transparency except a WebP tile with an alpha band, so a file
+    // with nodata or a mask is rendered instead.
+    let masked = info.bands.iter().any(|band| band.nodata.is_some());
+    let alpha = info.bands.last().is_some_and(|band| band.color == "alpha");
     let format = match info.compression.as_deref() {
-        Some("WEBP") => TileFormat::Webp,
-        Some("JPEG") => {
+        Some("WEBP") if !masked && (alpha || !info.has_mask) => TileFormat::Webp,
+        Some("JPEG" | "YCbCr JPEG") if !masked && !info.has_mask => {
             let ycbcr = dataset.metadata_item("SOURCE_COLOR_SPACE", "IMAGE_STRUCTURE").as_deref()
                 == Some("YCbCr");
-            let plain = (ycbcr && info.bands.len() == 3) || info.bands.len() == 1;
-            let masked = info.has_mask || info.bands.iter().any(|band| band.nodata.is_some());
-            if !plain || masked {
+            if !((ycbcr && info.bands.len() == 3) || info.bands.len() == 1) {
                 return None;
             }
             TileFormat::Jpeg

@@ -35,6 +35,8 @@ pub enum RasterError {
     NoBands(PathBuf),
     #[error("band {band} is out of range for {path}, which has {count} bands: fix `bands` in the configuration")]
     BandOutOfRange { path: PathBuf, band: usize, count: usize },
+    #[error("raster {path} is truncated or corrupt: reading its pixels failed: {source}")]
+    Unreadable { path: PathBuf, source: gdal::errors::GdalError },
     #[error("warping a tile of {path} failed: {source}")]
     Warp { path: PathBuf, source: crate::gdal_ffi::GdalCallError },
     #[error(transparent)]
@@ -71,12 +73,15 @@ impl RasterSource {
         let dataset = Dataset::open(path)
             .map_err(|source| RasterError::Open { path: path.to_owned(), source })?;
         let info = read_info(path, &dataset)?;
+        probe_read(path, &dataset, &info)?;
 
         let (translate_args, selected) = band_plan(path, &info, &options)?;
         let colour_bands = selected.len();
         let stretch = options::stretch_for(path, &dataset, &info, &selected, &options.rescale)?;
 
-        let native_zoom = info.native_zoom();
+        // A file cut on the tile grid has a native zoom a rounding error above a whole number;
+        // the tolerance keeps that from adding a zoom level.
+        let native_zoom = info.native_zoom() - 0.01;
         let maxzoom =
             options.maxzoom.unwrap_or_else(|| (native_zoom.ceil().max(0.0) as u8).min(tile::MAX_ZOOM));
         let minzoom = options.minzoom.unwrap_or(0).min(maxzoom);
@@ -153,6 +158,29 @@ impl RasterSource {
         };
         Ok(Some(encode::encode_rgba(&rgba, tile_size, tile_size, format)?))
     }
+}
+
+/// Reads the smallest overview, or a window at the centre of an image without overviews, so
+/// that a truncated or corrupt file is reported at start-up instead of failing tile by tile.
+fn probe_read(path: &Path, dataset: &Dataset, info: &RasterInfo) -> Result<(), RasterError> {
+    let error = |source| RasterError::Unreadable { path: path.to_owned(), source };
+    let band = dataset.rasterband(1).map_err(error)?;
+    let smallest = info.bands[0]
+        .overviews
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, (width, height))| width * height)
+        .filter(|(_, (width, height))| width * height <= 1 << 20);
+    let (band, window, size) = match smallest {
+        Some((index, &(width, height))) => (band.overview(index).map_err(error)?, (0, 0), (width, height)),
+        None => {
+            let size = (info.width.min(256), info.height.min(256));
+            let window = ((info.width - size.0) / 2, (info.height - size.1) / 2);
+            (band, (window.0 as isize, window.1 as isize), size)
+        }
+    };
+    band.read_as::<f64>(window, size, (size.0.min(64), size.1.min(64)), None).map_err(error)?;
+    Ok(())
 }
 
 /// Decides which source bands become the grey or red, green and blue of a tile, and the
