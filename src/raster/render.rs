@@ -15,6 +15,10 @@ thread_local! {
     /// Dataset handles opened by this thread, by source key. GDAL datasets are `Send` but not
     /// `Sync`, so each worker thread keeps its own.
     static DATASETS: RefCell<HashMap<u64, OpenDataset>> = RefCell::new(HashMap::new());
+
+    /// EPSG:3857, built once per thread because a PROJ database look-up per tile is slow.
+    static MERCATOR: Result<SpatialRef, String> =
+        SpatialRef::from_epsg(3857).map_err(|error| error.to_string());
 }
 
 /// A thread's handle of a source: the file, and the VRT that selects its bands when there is
@@ -140,7 +144,13 @@ fn warp<T: GdalType + Copy + Default>(
     target
         .set_geo_transform(&[bounds.min_x, pixel, 0.0, bounds.max_y, 0.0, -pixel])
         .map_err(gdal_error)?;
-    target.set_spatial_ref(&SpatialRef::from_epsg(3857).map_err(gdal_error)?).map_err(gdal_error)?;
+    MERCATOR.with(|mercator| match mercator {
+        Ok(mercator) => target.set_spatial_ref(mercator).map_err(gdal_error),
+        Err(message) => Err(RasterError::Warp {
+            path: path.clone(),
+            source: gdal_ffi::GdalCallError::Failed { utility: "OSRImportFromEPSG", message: message.clone() },
+        }),
+    })?;
 
     let args: Vec<String> = ["-r", resampling.name(), "-dstalpha", "-wo", "NUM_THREADS=1"]
         .iter()
