@@ -7,7 +7,6 @@ use mvt::{GeomData, GeomEncoder, GeomType};
 use super::clip::{ClipRect, clip_line, clip_polygon};
 use super::fields::PropertyValue;
 use super::index::{LayerData, StoredFeature};
-use super::tile_math::{bounds_mercator, buffered_bounds_mercator, split_at_antimeridian_mercator};
 use super::{VectorError, VectorOptions};
 use crate::tile::{Bbox, TileCoord};
 
@@ -32,8 +31,10 @@ pub(super) fn encode_tile(
         source,
     };
     let fraction = f64::from(options.buffer) / f64::from(options.extent);
-    let queries = split_at_antimeridian_mercator(&buffered_bounds_mercator(tile, fraction));
-    let frame = TileFrame::new(&bounds_mercator(tile), options);
+    let queries = tile
+        .buffered_bounds_mercator(fraction)
+        .split_at_antimeridian_mercator();
+    let frame = TileFrame::new(&tile.bounds_mercator(), options);
     let tolerance = (options.simplify && tile.z < options.maxzoom).then_some(SIMPLIFY_TOLERANCE);
 
     let mut mvt_tile = mvt::Tile::new(options.extent);
@@ -87,7 +88,7 @@ impl TileFrame {
         Self {
             min_x: bounds.min_x,
             max_y: bounds.max_y,
-            scale: extent / (bounds.max_x - bounds.min_x),
+            scale: extent / bounds.width(),
             offset: 0.0,
             clip: ClipRect {
                 min: Coord {

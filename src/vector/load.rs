@@ -11,9 +11,8 @@ use geo::{BoundingRect, Coord, Geometry, MapCoords, Rect};
 use super::fields::{FieldReader, feature_id, field_readers, integer_id_field};
 use super::index::{LayerData, StoredFeature};
 use super::repair::prepare_geometry;
-use super::tile_math::lonlat_to_mercator;
 use super::{LayerInfo, VectorError};
-use crate::tile::Bbox;
+use crate::tile::{Bbox, lonlat_to_mercator};
 
 /// Features of one layer that are logged one by one when skipped or repaired. Later ones are
 /// logged at debug level and counted in the layer's summary.

@@ -7,10 +7,6 @@
 //! [`VectorSource::tile`] finds the features whose envelopes touch the buffered tile, clips
 //! and simplifies them and encodes them as MVT 2.1, one MVT layer per OGR layer.
 
-// The docs name formats and OGR types (GeoJSON, FlatGeobuf, OFTInteger) that are not Rust
-// items, so clippy's demand for backticks around CamelCase words does not fit them.
-#![allow(clippy::doc_markdown)]
-
 mod clip;
 mod encode;
 mod error;
@@ -19,7 +15,6 @@ mod index;
 mod load;
 mod ogr_ffi;
 mod repair;
-mod tile_math;
 
 #[cfg(test)]
 mod tests;
@@ -33,8 +28,9 @@ pub use error::VectorError;
 use crate::tile::{Bbox, MAX_LATITUDE, MAX_ZOOM, TileCoord};
 use index::LayerData;
 
-/// Options of a vector source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Options of a vector source. Options missing from a configuration take their defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
 pub struct VectorOptions {
     /// Lowest zoom served.
     pub minzoom: u8,

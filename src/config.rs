@@ -1,0 +1,236 @@
+//! The configuration file (`tessera.toml`) and the discovery of sources in folders.
+//!
+//! Every option has a default, so `tessera serve` runs with no file at all.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid options for source {id:?} in {path}: {message}")]
+    SourceOptions { id: String, path: PathBuf, message: String },
+    #[error(
+        "invalid source id {0:?}: use letters, digits, '.', '_' and '-' only, starting with a letter or digit"
+    )]
+    InvalidId(String),
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on, for example `127.0.0.1:3000`; `--listen` overrides it.
+    pub listen: Option<SocketAddr>,
+    /// Base URL that clients reach this server at (behind a proxy), without a trailing
+    /// slash; default: taken from each request's `Host` header.
+    pub public_url: Option<String>,
+    /// Worker threads for rendering; 0 is one per core.
+    pub workers: usize,
+    /// `Cache-Control: max-age` for tiles and TileJSON, in seconds.
+    pub cache_max_age: u32,
+    /// Time limit for rendering one tile, in seconds.
+    pub tile_timeout: f64,
+    /// Folders and files whose sources are discovered, in addition to `sources`.
+    pub paths: Vec<PathBuf>,
+    /// Folder of MapLibre style documents served at `/styles/{id}.json`.
+    pub styles: PathBuf,
+    pub sources: BTreeMap<String, SourceConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            public_url: None,
+            workers: 0,
+            cache_max_age: 3600,
+            tile_timeout: 30.0,
+            paths: Vec::new(),
+            styles: PathBuf::from("styles"),
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+/// One named source: a file and the options of its kind.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceConfig {
+    pub path: PathBuf,
+    pub name: Option<String>,
+    pub attribution: Option<String>,
+    pub description: Option<String>,
+    /// Everything else: options of the source's kind, checked when it is opened.
+    #[serde(flatten)]
+    pub options: toml::Table,
+}
+
+impl Config {
+    /// Reads and parses `path`. Relative source paths are taken from the file's folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let mut config: Config = toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        for (id, source) in &mut config.sources {
+            validate_id(id)?;
+            if source.path.is_relative() {
+                source.path = base.join(&source.path);
+            }
+        }
+        for folder in config.paths.iter_mut().chain(std::iter::once(&mut config.styles)) {
+            if folder.is_relative() {
+                *folder = base.join(&*folder);
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Checks that a source id is safe in a URL path and a file name.
+pub fn validate_id(id: &str) -> Result<(), ConfigError> {
+    let mut chars = id.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if first_ok && rest_ok && !id.contains("..") && id.len() <= 128 {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidId(id.to_owned()))
+    }
+}
+
+/// Turns a file stem into a source id by replacing characters outside the safe set.
+pub fn id_from_stem(stem: &str) -> String {
+    let mut id: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .collect();
+    while id.contains("..") {
+        id = id.replace("..", ".");
+    }
+    if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        id.insert(0, 's');
+    }
+    id
+}
+
+/// File extensions that discovery serves, by kind.
+pub const RASTER_EXTENSIONS: [&str; 3] = ["tif", "tiff", "vrt"];
+pub const VECTOR_EXTENSIONS: [&str; 7] =
+    ["geojson", "json", "gpkg", "shp", "kml", "fgb", "gml"];
+pub const ARCHIVE_EXTENSIONS: [&str; 2] = ["mbtiles", "pmtiles"];
+
+/// Lists the files under `root` (a file or a folder, searched recursively) that discovery
+/// serves, sorted by path. Hidden entries and `node_modules` are skipped.
+pub fn discover(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    if root.is_file() {
+        found.push(root.to_owned());
+        return Ok(found);
+    }
+    let mut pending = vec![root.to_owned()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.starts_with('.') || name == "node_modules" {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if servable_extension(&path) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn servable_extension(path: &Path) -> bool {
+    let Some(extension) = path.extension().and_then(|e| e.to_str()) else { return false };
+    let extension = extension.to_ascii_lowercase();
+    RASTER_EXTENSIONS
+        .iter()
+        .chain(&VECTOR_EXTENSIONS)
+        .chain(&ARCHIVE_EXTENSIONS)
+        .any(|known| *known == extension)
+}
+
+/// Reads the optional side file `STEM.toml` next to a discovered file: the same keys as a
+/// `[sources.ID]` table, without `path`.
+pub fn sidecar(path: &Path) -> Result<Option<SourceConfig>, ConfigError> {
+    let side = path.with_extension("toml");
+    if !side.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&side)
+        .map_err(|source| ConfigError::Read { path: side.clone(), source })?;
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: side.clone(), source })?;
+    table.insert("path".to_owned(), toml::Value::String(path.to_string_lossy().into_owned()));
+    let config = SourceConfig::deserialize(toml::Value::Table(table)).map_err(|error| {
+        ConfigError::SourceOptions {
+            id: path.display().to_string(),
+            path: side,
+            message: error.to_string(),
+        }
+    })?;
+    Ok(Some(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        for good in ["camps", "RGB.byte", "m_4709963_se_14_1_20090818", "a-b"] {
+            assert!(validate_id(good).is_ok(), "{good}");
+        }
+        for bad in ["", "..", "../etc", "a/b", ".hidden", "a..b", "name with space", "caf\u{e9}"] {
+            assert!(validate_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stems_become_valid_ids() {
+        for stem in ["RGB.byte", "my file", ".x", "a..b", "\u{d55c}\u{ad6d}"] {
+            let id = id_from_stem(stem);
+            assert!(validate_id(&id).is_ok(), "{stem} -> {id}");
+        }
+        assert_eq!(id_from_stem("RGB.byte"), "RGB.byte");
+    }
+
+    #[test]
+    fn config_parses_with_defaults_and_relative_paths() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let file = folder.path().join("tessera.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:4000\"\n[sources.s2]\npath = \"TCI.tif\"\nresampling = \"cubic\"\n",
+        )
+        .expect("write");
+        let config = Config::load(&file).expect("load");
+        assert_eq!(config.cache_max_age, 3600);
+        assert_eq!(config.sources["s2"].path, folder.path().join("TCI.tif"));
+        assert_eq!(config.sources["s2"].options["resampling"].as_str(), Some("cubic"));
+    }
+
+    #[test]
+    fn unknown_top_level_key_is_named() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let file = folder.path().join("tessera.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:4000\"\n").expect("write");
+        let error = Config::load(&file).expect_err("typo").to_string();
+        assert!(error.contains("lisen"), "{error}");
+    }
+}

@@ -1,0 +1,123 @@
+//! `tessera info FILE`: what a source file is, as text or JSON.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+use crate::config;
+use crate::raster::{self, RasterInfo};
+use crate::vector::{VectorOptions, VectorSource};
+
+/// Describes `path` as JSON: a raster's grid and bands, a vector file's layers, or an
+/// archive's metadata.
+pub fn describe(path: &Path) -> anyhow::Result<Value> {
+    let extension =
+        path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let archive = runtime.block_on(crate::archive::Archive::open(path))?;
+        let metadata = archive.metadata();
+        let bounds = metadata.bounds;
+        return Ok(json!({
+            "kind": "archive",
+            "path": path.display().to_string(),
+            "format": metadata.format.extension(),
+            "compression": metadata.compression.content_encoding().unwrap_or("none"),
+            "minzoom": metadata.minzoom,
+            "maxzoom": metadata.maxzoom,
+            "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
+            "name": metadata.name,
+            "attribution": metadata.attribution,
+            "vector_layers": metadata.vector_layers,
+        }));
+    }
+    if config::RASTER_EXTENSIONS.contains(&extension.as_str()) {
+        let dataset = gdal::Dataset::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let info = raster::read_info(path, &dataset)?;
+        let mut value = serde_json::to_value(&info)?;
+        value["kind"] = json!("raster");
+        value["path"] = json!(path.display().to_string());
+        value["native_zoom"] = json!(info.native_zoom());
+        return Ok(value);
+    }
+    let source = VectorSource::open(path, VectorOptions::default())?;
+    let bounds = source.bounds_lonlat();
+    let layers: Vec<Value> = source
+        .layers()
+        .iter()
+        .map(|layer| {
+            json!({
+                "name": layer.name,
+                "geometry_type": layer.geometry_type,
+                "features": layer.feature_count,
+                "skipped": layer.skipped,
+                "repaired": layer.repaired,
+                "fields": layer.fields.iter().map(|(k, v)| (k.clone(), json!(format!("{v:?}")))).collect::<serde_json::Map<_, _>>(),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "kind": "vector",
+        "path": path.display().to_string(),
+        "crs": "EPSG:4326 (served as EPSG:3857)",
+        "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
+        "layers": layers,
+    }))
+}
+
+/// Prints the description of `path` to standard output.
+pub fn print(path: &Path, as_json: bool) -> anyhow::Result<()> {
+    let value = describe(path)?;
+    let text = if as_json {
+        serde_json::to_string_pretty(&value)?
+    } else if value["kind"] == "raster" {
+        let info: RasterInfo = raster_info_from(path)?;
+        raster_text(path, &info)
+    } else {
+        serde_json::to_string_pretty(&value)?
+    };
+    #[allow(clippy::print_stdout, reason = "printing is this command's job")]
+    {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+fn raster_info_from(path: &Path) -> anyhow::Result<RasterInfo> {
+    let dataset = gdal::Dataset::open(path)?;
+    Ok(raster::read_info(path, &dataset)?)
+}
+
+fn raster_text(path: &Path, info: &RasterInfo) -> String {
+    let mut text = String::new();
+    let b = info.bounds_lonlat;
+    let _ = writeln!(text, "{}: raster, {} driver", path.display(), info.driver);
+    let _ = writeln!(text, "size:        {} x {} pixels, {} bands of {}", info.width, info.height, info.bands.len(), info.data_type());
+    let epsg = info.epsg.map(|code| format!(" (EPSG:{code})")).unwrap_or_default();
+    let _ = writeln!(text, "CRS:         {}{epsg}", info.crs);
+    let _ = writeln!(text, "bounds:      {:.6}, {:.6}, {:.6}, {:.6} (lon/lat: west, south, east, north)", b.min_x, b.min_y, b.max_x, b.max_y);
+    let _ = writeln!(
+        text,
+        "resolution:  {:.3} x {:.3} m per pixel (native zoom {:.2})",
+        info.resolution_metres.0,
+        info.resolution_metres.1,
+        info.native_zoom()
+    );
+    let _ = writeln!(text, "blocks:      {} x {}, compression {}", info.block_size.0, info.block_size.1, info.compression.as_deref().unwrap_or("none"));
+    let _ = writeln!(text, "mask:        {}", if info.has_mask { "per-dataset mask or alpha" } else { "none" });
+    for band in &info.bands {
+        let nodata = band.nodata.map_or_else(|| "none".to_owned(), |v| v.to_string());
+        let overviews: Vec<String> = band.overviews.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+        let _ = writeln!(
+            text,
+            "band {}:      {} {}, nodata {nodata}, overviews [{}]",
+            band.index,
+            band.data_type,
+            band.color,
+            overviews.join(", ")
+        );
+    }
+    text.trim_end().to_owned()
+}

@@ -1,0 +1,109 @@
+//! Encoding of rendered RGBA pixels as PNG, JPEG or WebP tiles.
+
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::codecs::webp::WebPEncoder;
+use image::{ExtendedColorType, ImageEncoder};
+
+use crate::format::TileFormat;
+
+/// JPEG quality for imagery tiles, on the 1–100 scale of the `image` crate.
+const JPEG_QUALITY: u8 = 85;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("cannot encode a raster tile as {0}: only png, jpg and webp are raster formats")]
+    NotRaster(TileFormat),
+    #[error("encoding a {width}x{height} tile as {format} failed: {source}")]
+    Image { format: TileFormat, width: u32, height: u32, source: image::ImageError },
+}
+
+/// Encodes `rgba` (row-major, 4 bytes a pixel) in `format`.
+///
+/// PNG drops the alpha channel when every pixel is opaque, to save a quarter of the bytes.
+/// JPEG has no alpha: transparent pixels keep their colour values, which are black where the
+/// warp found no data. WebP is lossless, the only WebP mode of the `image` crate 0.25.
+pub fn encode_rgba(
+    rgba: &[u8],
+    width: u32,
+    height: u32,
+    format: TileFormat,
+) -> Result<Vec<u8>, EncodeError> {
+    let opaque = rgba.chunks_exact(4).all(|pixel| pixel[3] == 255);
+    let mut out = Vec::with_capacity(rgba.len() / 3);
+    let wrap = |source| EncodeError::Image { format, width, height, source };
+    match format {
+        TileFormat::Png => {
+            let encoder =
+                PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
+            if opaque {
+                let rgb = drop_alpha(rgba);
+                encoder.write_image(&rgb, width, height, ExtendedColorType::Rgb8).map_err(wrap)?;
+            } else {
+                encoder.write_image(rgba, width, height, ExtendedColorType::Rgba8).map_err(wrap)?;
+            }
+        }
+        TileFormat::Jpeg => {
+            let rgb = drop_alpha(rgba);
+            JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
+                .write_image(&rgb, width, height, ExtendedColorType::Rgb8)
+                .map_err(wrap)?;
+        }
+        TileFormat::Webp => {
+            WebPEncoder::new_lossless(&mut out)
+                .write_image(rgba, width, height, ExtendedColorType::Rgba8)
+                .map_err(wrap)?;
+        }
+        TileFormat::Mvt => return Err(EncodeError::NotRaster(format)),
+    }
+    Ok(out)
+}
+
+fn drop_alpha(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4).flat_map(|pixel| [pixel[0], pixel[1], pixel[2]]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkerboard(size: u32, alpha: u8) -> Vec<u8> {
+        (0..size * size)
+            .flat_map(|i| {
+                let value = if (i / size + i % size) % 2 == 0 { 200 } else { 20 };
+                [value, value / 2, 255 - value, alpha]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn png_keeps_alpha_when_transparent() {
+        let bytes = encode_rgba(&checkerboard(8, 0), 8, 8, TileFormat::Png).expect("encode");
+        let decoded = image::load_from_memory(&bytes).expect("decode").to_rgba8();
+        assert_eq!(decoded.get_pixel(0, 0).0, [200, 100, 55, 0]);
+    }
+
+    #[test]
+    fn png_drops_alpha_when_opaque() {
+        let bytes = encode_rgba(&checkerboard(8, 255), 8, 8, TileFormat::Png).expect("encode");
+        let decoded = image::load_from_memory(&bytes).expect("decode");
+        assert_eq!(decoded.color(), image::ColorType::Rgb8);
+        assert_eq!(decoded.to_rgb8().get_pixel(1, 0).0, [20, 10, 235]);
+    }
+
+    #[test]
+    fn jpeg_and_webp_decode() {
+        for format in [TileFormat::Jpeg, TileFormat::Webp] {
+            let bytes = encode_rgba(&checkerboard(16, 255), 16, 16, format).expect("encode");
+            assert_eq!(TileFormat::sniff(&bytes), Some(format));
+            let decoded = image::load_from_memory(&bytes).expect("decode");
+            assert_eq!((decoded.width(), decoded.height()), (16, 16));
+        }
+    }
+
+    #[test]
+    fn mvt_is_rejected() {
+        let error = encode_rgba(&checkerboard(2, 255), 2, 2, TileFormat::Mvt).expect_err("mvt");
+        assert!(matches!(error, EncodeError::NotRaster(TileFormat::Mvt)));
+    }
+}

@@ -1,0 +1,167 @@
+//! Per-tile warping of a raster source into RGBA pixels.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use gdal::raster::GdalType;
+use gdal::spatial_ref::SpatialRef;
+use gdal::{Dataset, DriverManager};
+
+use super::{RasterError, RasterSource, Resampling};
+use crate::gdal_ffi;
+use crate::tile::TileCoord;
+
+thread_local! {
+    /// Dataset handles opened by this thread, by source key. GDAL datasets are `Send` but not
+    /// `Sync`, so each worker thread keeps its own.
+    static DATASETS: RefCell<HashMap<u64, OpenDataset>> = RefCell::new(HashMap::new());
+}
+
+/// A thread's handle of a source: the file, and the VRT that selects its bands when there is
+/// one. The VRT reads through the file's handle without owning it, so it must be dropped
+/// first: fields drop in declaration order.
+struct OpenDataset {
+    vrt: Option<Dataset>,
+    file: Dataset,
+}
+
+impl OpenDataset {
+    fn dataset(&self) -> &Dataset {
+        self.vrt.as_ref().unwrap_or(&self.file)
+    }
+}
+
+/// Runs `work` with this thread's handle of `source`, opening it on first use.
+fn with_dataset<T>(
+    source: &RasterSource,
+    work: impl FnOnce(&Dataset) -> Result<T, RasterError>,
+) -> Result<T, RasterError> {
+    DATASETS.with(|cell| {
+        let mut datasets = cell.borrow_mut();
+        if !datasets.contains_key(&source.key) {
+            let dataset = open_for_warp(source)?;
+            datasets.insert(source.key, dataset);
+        }
+        let dataset = datasets.get(&source.key).expect("inserted above");
+        work(dataset.dataset())
+    })
+}
+
+fn open_for_warp(source: &RasterSource) -> Result<OpenDataset, RasterError> {
+    let path = &source.path;
+    let file =
+        Dataset::open(path).map_err(|source| RasterError::Open { path: path.clone(), source })?;
+    let vrt = match &source.translate_args {
+        None => None,
+        Some(args) => Some(
+            gdal_ffi::translate_to_vrt(&file, args)
+                .map_err(|source| RasterError::Warp { path: path.clone(), source })?,
+        ),
+    };
+    Ok(OpenDataset { vrt, file })
+}
+
+/// Reads the stored bytes of `tile` from a COG that lines up with the tile grid.
+pub(super) fn stored_tile(
+    source: &RasterSource,
+    cog: &super::CogLayout,
+    tile: TileCoord,
+    tile_size: u32,
+    format: crate::format::TileFormat,
+) -> Result<Option<Vec<u8>>, RasterError> {
+    with_dataset(source, |dataset| Ok(cog.stored_tile(dataset, &source.path, tile, tile_size, format)))
+}
+
+/// Warps `tile` into RGBA bytes, `tile_size` pixels a side, or `None` when no pixel has data.
+pub(super) fn render_rgba(
+    source: &RasterSource,
+    tile: TileCoord,
+    tile_size: u32,
+    resampling: Resampling,
+) -> Result<Option<Vec<u8>>, RasterError> {
+    let bands = source.colour_bands;
+    let pixels = tile_size as usize * tile_size as usize;
+    let (colour, alpha) = with_dataset(source, |dataset| {
+        if source.stretch.is_some() {
+            let (colour, alpha) = warp::<f32>(source, dataset, tile, tile_size, resampling)?;
+            let stretch = source.stretch.as_deref().unwrap_or_default();
+            let scaled = colour
+                .iter()
+                .zip(stretch)
+                .map(|(values, &(min, max))| {
+                    let factor = 255.0 / (max - min);
+                    values
+                        .iter()
+                        .map(|&value| ((f64::from(value) - min) * factor).round().clamp(0.0, 255.0) as u8)
+                        .collect()
+                })
+                .collect::<Vec<Vec<u8>>>();
+            Ok((scaled, alpha))
+        } else {
+            warp::<u8>(source, dataset, tile, tile_size, resampling)
+        }
+    })?;
+    if alpha.iter().all(|&a| a == 0) {
+        return Ok(None);
+    }
+    let mut rgba = vec![0_u8; pixels * 4];
+    for (i, pixel) in rgba.chunks_exact_mut(4).enumerate() {
+        if bands >= 3 {
+            pixel[0] = colour[0][i];
+            pixel[1] = colour[1][i];
+            pixel[2] = colour[2][i];
+        } else {
+            pixel[..3].fill(colour[0][i]);
+        }
+        pixel[3] = alpha[i];
+    }
+    Ok(Some(rgba))
+}
+
+/// Warps into an in-memory dataset of type `T` with one band per colour band plus alpha, and
+/// returns the colour bands and the alpha band.
+fn warp<T: GdalType + Copy + Default>(
+    source: &RasterSource,
+    dataset: &Dataset,
+    tile: TileCoord,
+    tile_size: u32,
+    resampling: Resampling,
+) -> Result<(Vec<Vec<T>>, Vec<u8>), RasterError> {
+    let path = &source.path;
+    let gdal_error = |error| RasterError::Gdal { path: path.clone(), source: error };
+    let size = tile_size as usize;
+    let bands = source.colour_bands;
+    let driver = DriverManager::get_driver_by_name("MEM").map_err(gdal_error)?;
+    let mut target = driver
+        .create_with_band_type::<T, _>("", size, size, bands + 1)
+        .map_err(gdal_error)?;
+    let bounds = tile.bounds_mercator();
+    let pixel = bounds.width() / tile_size as f64;
+    target
+        .set_geo_transform(&[bounds.min_x, pixel, 0.0, bounds.max_y, 0.0, -pixel])
+        .map_err(gdal_error)?;
+    target.set_spatial_ref(&SpatialRef::from_epsg(3857).map_err(gdal_error)?).map_err(gdal_error)?;
+
+    let args: Vec<String> = ["-r", resampling.name(), "-dstalpha", "-wo", "NUM_THREADS=1"]
+        .iter()
+        .map(|&arg| arg.to_owned())
+        .collect();
+    gdal_ffi::warp_into(dataset, &mut target, &args)
+        .map_err(|error| RasterError::Warp { path: path.clone(), source: error })?;
+
+    let mut colour = Vec::with_capacity(bands);
+    for index in 1..=bands {
+        let buffer = target
+            .rasterband(index)
+            .and_then(|band| band.read_as::<T>((0, 0), (size, size), (size, size), None))
+            .map_err(gdal_error)?;
+        colour.push(buffer.into_shape_and_vec().1);
+    }
+    let alpha = target
+        .rasterband(bands + 1)
+        .and_then(|band| band.read_as::<u8>((0, 0), (size, size), (size, size), None))
+        .map_err(gdal_error)?
+        .into_shape_and_vec()
+        .1;
+    Ok((colour, alpha))
+}

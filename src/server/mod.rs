@@ -1,0 +1,231 @@
+//! The HTTP server: routes, shared state, caching headers, CORS and metrics.
+
+mod metrics;
+mod problem;
+mod tiles;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::cors::CorsLayer;
+use tower_http::trace::TraceLayer;
+
+pub use self::problem::Problem;
+use crate::config::Config;
+use crate::source::{Catalog, LoadFailure};
+use crate::worker::Workers;
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub catalog: Arc<Catalog>,
+    pub failures: Arc<Vec<LoadFailure>>,
+    pub workers: Workers,
+    pub config: Arc<Config>,
+    pub started: Instant,
+}
+
+impl AppState {
+    /// Loads every source of `config` and starts the worker pool. Files that cannot be served
+    /// are logged and kept in `failures`; they do not stop the others.
+    pub async fn load(config: Config) -> Result<Self, crate::worker::WorkerError> {
+        let started = Instant::now();
+        let (catalog, failures) = crate::source::load_catalog(&config).await;
+        Ok(Self {
+            catalog: Arc::new(catalog),
+            failures: Arc::new(failures),
+            workers: Workers::new(config.workers)?,
+            config: Arc::new(config),
+            started,
+        })
+    }
+}
+
+/// Builds the router with every route and layer.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(viewer_index))
+        .route("/viewer/{file}", get(viewer_asset))
+        .route("/styles/{file}", get(style))
+        .route("/catalog", get(catalog))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics::render))
+        .route("/tiles/{file}", get(tiles::get_tilejson))
+        .route("/tiles/{source}/{z}/{x}/{name}", get(tiles::get_tile))
+        .fallback(not_found)
+        .layer(middleware::from_fn(metrics::record))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                tracing::info_span!("request", method = %request.method(), route, uri = %request.uri())
+            }),
+        )
+        .layer(middleware::from_fn(security_headers))
+        .layer(CorsLayer::permissive().expose_headers([header::ETAG, header::CONTENT_ENCODING]))
+        .with_state(state)
+}
+
+/// Serves on `listener` until Ctrl-C or SIGTERM.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// The base URL for links in responses: the configured public URL, else `http://` and the
+/// request's `Host`.
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.config.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .filter(|host| host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// A 200 response with an ETag and Cache-Control, or 304 when the client has these bytes.
+pub(crate) fn cached_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    media_type: &'static str,
+) -> Response {
+    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+    let cache_control = format!("public, max-age={}", state.config.cache_max_age);
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.split(',').any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.trim_start_matches("W/") == etag
+        }));
+    let mut response =
+        if matches { StatusCode::NOT_MODIFIED.into_response() } else { body.into_response() };
+    let response_headers = response.headers_mut();
+    if !matches {
+        response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    }
+    response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex is a valid header"));
+    response_headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(&cache_control).expect("ASCII is a valid header"),
+    );
+    response
+}
+
+async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let base = base_url(&state, &headers);
+    let sources: Vec<_> = state.catalog.iter().map(|source| source.catalog_entry(&base)).collect();
+    let styles: Vec<_> = crate::styles::list(&state.config.styles)
+        .into_iter()
+        .map(|id| json!({ "id": id, "url": format!("{base}/styles/{id}.json") }))
+        .collect();
+    let body = json!({ "sources": sources, "styles": styles }).to_string();
+    cached_response(&state, &headers, body.into_bytes(), "application/json")
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let failures: Vec<_> = state
+        .failures
+        .iter()
+        .map(|failure| json!({ "path": failure.path.display().to_string(), "reason": failure.reason }))
+        .collect();
+    let body = json!({
+        "status": "ok",
+        "sources": state.catalog.len(),
+        "failed_sources": failures,
+        "workers": state.workers.threads(),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let mut response = body.to_string().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn not_found(request: Request) -> Problem {
+    Problem::not_found(format!("no route for {}: see /catalog", request.uri().path()))
+}
+
+async fn viewer_index() -> Response {
+    viewer_response("index.html")
+}
+
+async fn viewer_asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    viewer_response(&file)
+}
+
+fn viewer_response(file: &str) -> Response {
+    match crate::viewer::asset(file) {
+        Some(asset) => {
+            let mut response = asset.bytes.into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.media_type));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+        None => Problem::not_found(format!("no viewer file {file:?}")).into_response(),
+    }
+}
+
+async fn style(
+    State(state): State<AppState>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let id = file.strip_suffix(".json").unwrap_or(&file);
+    let base = base_url(&state, &headers);
+    let style = crate::styles::load(&state.config.styles, id, &base).map_err(|error| match error {
+        crate::styles::StyleError::NotFound(_) | crate::styles::StyleError::InvalidId(_) => {
+            Problem::not_found(error.to_string())
+        }
+        other => Problem::internal(other.to_string()),
+    })?;
+    Ok(cached_response(&state, &headers, style.into_bytes(), "application/json"))
+}

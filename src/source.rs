@@ -1,0 +1,334 @@
+//! The catalog: every served source, whatever its backend, with its TileJSON.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::archive::Archive;
+use crate::config::{self, Config, SourceConfig};
+use crate::format::TileFormat;
+use crate::raster::{RasterOptions, RasterSource};
+use crate::tile::Bbox;
+use crate::vector::{FieldType, VectorOptions, VectorSource};
+
+/// What a source serves, as `/catalog` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Raster,
+    Vector,
+}
+
+/// The backend that produces a source's tiles.
+#[derive(Debug)]
+pub enum Backend {
+    Raster(RasterSource),
+    Vector(VectorSource),
+    Archive(Archive),
+}
+
+/// A served source: its id, descriptive metadata and backend.
+#[derive(Debug)]
+pub struct Source {
+    pub id: String,
+    pub name: String,
+    pub attribution: Option<String>,
+    pub description: Option<String>,
+    pub path: PathBuf,
+    pub backend: Backend,
+}
+
+/// A file that could not be served, reported at start-up.
+#[derive(Debug, Clone)]
+pub struct LoadFailure {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl Source {
+    pub fn kind(&self) -> SourceKind {
+        match &self.backend {
+            Backend::Raster(_) => SourceKind::Raster,
+            Backend::Vector(_) => SourceKind::Vector,
+            Backend::Archive(archive) if archive.metadata().format == TileFormat::Mvt => {
+                SourceKind::Vector
+            }
+            Backend::Archive(_) => SourceKind::Raster,
+        }
+    }
+
+    /// The format that TileJSON advertises.
+    pub fn format(&self) -> TileFormat {
+        match &self.backend {
+            Backend::Raster(raster) => raster.options().format,
+            Backend::Vector(_) => TileFormat::Mvt,
+            Backend::Archive(archive) => archive.metadata().format,
+        }
+    }
+
+    /// Whether a tile can be requested in `format`: imagery in every raster format, vectors
+    /// and archives only in their own.
+    pub fn serves_format(&self, format: TileFormat) -> bool {
+        match &self.backend {
+            Backend::Raster(_) => format.is_raster(),
+            Backend::Vector(_) => format == TileFormat::Mvt,
+            Backend::Archive(archive) => archive.metadata().format == format,
+        }
+    }
+
+    pub fn zoom_range(&self) -> (u8, u8) {
+        match &self.backend {
+            Backend::Raster(raster) => (raster.minzoom(), raster.maxzoom()),
+            Backend::Vector(vector) => (vector.options().minzoom, vector.options().maxzoom),
+            Backend::Archive(archive) => (archive.metadata().minzoom, archive.metadata().maxzoom),
+        }
+    }
+
+    pub fn bounds_lonlat(&self) -> Bbox {
+        match &self.backend {
+            Backend::Raster(raster) => raster.bounds_lonlat(),
+            Backend::Vector(vector) => vector.bounds_lonlat(),
+            Backend::Archive(archive) => archive.metadata().bounds,
+        }
+    }
+
+    /// TileJSON 3.0.0 for this source, with tile URLs under `base_url`.
+    pub fn tilejson(&self, base_url: &str) -> Value {
+        let (minzoom, maxzoom) = self.zoom_range();
+        let bounds = self.bounds_lonlat();
+        let bounds = [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y];
+        let centre_zoom = minzoom.max(maxzoom.saturating_sub(2).min(minzoom.saturating_add(6)));
+        let mut tilejson = json!({
+            "tilejson": "3.0.0",
+            "name": self.name,
+            "tiles": [format!("{base_url}/tiles/{}/{{z}}/{{x}}/{{y}}.{}", self.id, self.format().extension())],
+            "scheme": "xyz",
+            "minzoom": minzoom,
+            "maxzoom": maxzoom,
+            "bounds": bounds,
+            "center": [f64::midpoint(bounds[0], bounds[2]), f64::midpoint(bounds[1], bounds[3]), centre_zoom],
+        });
+        if let Some(attribution) = &self.attribution {
+            tilejson["attribution"] = json!(attribution);
+        }
+        if let Some(description) = &self.description {
+            tilejson["description"] = json!(description);
+        }
+        match &self.backend {
+            Backend::Vector(vector) => {
+                let layers: Vec<Value> = vector
+                    .layers()
+                    .iter()
+                    .map(|layer| {
+                        let fields: serde_json::Map<String, Value> = layer
+                            .fields
+                            .iter()
+                            .map(|(name, field)| (name.clone(), json!(field_type_name(field))))
+                            .collect();
+                        json!({ "id": layer.name, "fields": fields, "minzoom": minzoom, "maxzoom": maxzoom,
+                                "geometry_type": layer.geometry_type, "feature_count": layer.feature_count })
+                    })
+                    .collect();
+                tilejson["vector_layers"] = Value::Array(layers);
+            }
+            Backend::Archive(archive) => {
+                if let Some(layers) = &archive.metadata().vector_layers {
+                    tilejson["vector_layers"] = layers.clone();
+                }
+            }
+            Backend::Raster(raster) => {
+                let info = raster.info();
+                tilejson["tessera:native_resolution_m"] = json!(info.resolution_metres.0);
+                tilejson["tessera:native_zoom"] = json!(info.native_zoom());
+            }
+        }
+        tilejson
+    }
+
+    /// The entry of this source in `/catalog`.
+    pub fn catalog_entry(&self, base_url: &str) -> Value {
+        let (minzoom, maxzoom) = self.zoom_range();
+        let bounds = self.bounds_lonlat();
+        json!({
+            "id": self.id,
+            "kind": self.kind(),
+            "name": self.name,
+            "format": self.format().extension(),
+            "tilejson": format!("{base_url}/tiles/{}.json", self.id),
+            "minzoom": minzoom,
+            "maxzoom": maxzoom,
+            "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
+            "attribution": self.attribution,
+        })
+    }
+}
+
+fn field_type_name(field: &FieldType) -> &'static str {
+    match field {
+        FieldType::String => "String",
+        FieldType::Number => "Number",
+        FieldType::Boolean => "Boolean",
+    }
+}
+
+/// The sources of a running server, by id, in a stable order.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    sources: HashMap<String, Arc<Source>>,
+    order: Vec<String>,
+}
+
+impl Catalog {
+    pub fn get(&self, id: &str) -> Option<&Arc<Source>> {
+        self.sources.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Source>> {
+        self.order.iter().filter_map(|id| self.sources.get(id))
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    fn insert(&mut self, source: Source) {
+        self.order.push(source.id.clone());
+        self.sources.insert(source.id.clone(), Arc::new(source));
+    }
+
+    /// An id for `wanted` that no source has yet: `wanted`, else `wanted-2`, `wanted-3`, ….
+    fn free_id(&self, wanted: &str) -> String {
+        let mut id = wanted.to_owned();
+        let mut n = 2;
+        while self.sources.contains_key(&id) {
+            id = format!("{wanted}-{n}");
+            n += 1;
+        }
+        id
+    }
+}
+
+/// Opens the configured sources and those found under `config.paths`. A file that cannot be
+/// served is logged and returned as a failure; the others are served.
+pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
+    let mut catalog = Catalog::default();
+    let mut failures = Vec::new();
+    let mut fail = |path: &Path, reason: String| {
+        tracing::warn!(path = %path.display(), %reason, "source not served");
+        failures.push(LoadFailure { path: path.to_owned(), reason });
+    };
+
+    for (id, source_config) in &config.sources {
+        match open_source(id, source_config).await {
+            Ok(source) => catalog.insert(source),
+            Err(reason) => fail(&source_config.path, reason),
+        }
+    }
+    let configured: Vec<PathBuf> = config.sources.values().map(|s| s.path.clone()).collect();
+    for root in &config.paths {
+        let files = match config::discover(root) {
+            Ok(files) => files,
+            Err(error) => {
+                fail(root, format!("cannot list folder: {error}"));
+                continue;
+            }
+        };
+        for path in files.into_iter().filter(|path| !configured.contains(path)) {
+            if is_json_but_not_geojson(&path) {
+                continue;
+            }
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("source");
+            let id = catalog.free_id(&config::id_from_stem(stem));
+            let source_config = match config::sidecar(&path) {
+                Ok(Some(side)) => side,
+                Ok(None) => SourceConfig {
+                    path: path.clone(),
+                    name: None,
+                    attribution: None,
+                    description: None,
+                    options: toml::Table::new(),
+                },
+                Err(error) => {
+                    fail(&path, error.to_string());
+                    continue;
+                }
+            };
+            match open_source(&id, &source_config).await {
+                Ok(source) => catalog.insert(source),
+                Err(reason) => fail(&path, reason),
+            }
+        }
+    }
+    (catalog, failures)
+}
+
+/// Whether `path` is a `.json` file that is not GeoJSON, such as a STAC item beside imagery,
+/// judged by its first 4 KiB. Discovery skips those instead of reporting them as failures.
+fn is_json_but_not_geojson(path: &Path) -> bool {
+    let Some(extension) = path.extension().and_then(|e| e.to_str()) else { return false };
+    extension.eq_ignore_ascii_case("json") && {
+        let text = std::fs::read(path).unwrap_or_default();
+        let head = String::from_utf8_lossy(&text[..text.len().min(4096)]);
+        !head.contains("\"FeatureCollection\"") && !head.contains("\"Feature\"")
+    }
+}
+
+/// Opens one source. The error is a sentence for the start-up report.
+pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Source, String> {
+    config::validate_id(id).map_err(|error| error.to_string())?;
+    let path = source_config.path.clone();
+    if !path.exists() {
+        return Err(format!("file not found: {}", path.display()));
+    }
+    let extension =
+        path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let options = toml::Value::Table(source_config.options.clone());
+    let options_error = |error: toml::de::Error| {
+        format!("invalid options for source {id:?}: {error}")
+    };
+    let backend = if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
+        if !source_config.options.is_empty() {
+            return Err(format!(
+                "source {id:?} is a tile archive and takes no options beyond path, name, attribution and description"
+            ));
+        }
+        Backend::Archive(Archive::open(&path).await.map_err(|error| error.to_string())?)
+    } else if config::RASTER_EXTENSIONS.contains(&extension.as_str()) {
+        let options = RasterOptions::deserialize(options).map_err(options_error)?;
+        let raster_path = path.clone();
+        let raster = tokio::task::spawn_blocking(move || RasterSource::open(&raster_path, options))
+            .await
+            .map_err(|error| format!("opening the raster panicked: {error}"))?;
+        Backend::Raster(raster.map_err(|error| error.to_string())?)
+    } else {
+        let options = VectorOptions::deserialize(options).map_err(options_error)?;
+        let vector_path = path.clone();
+        let vector = tokio::task::spawn_blocking(move || VectorSource::open(&vector_path, options))
+            .await
+            .map_err(|error| format!("opening the vector file panicked: {error}"))?;
+        Backend::Vector(vector.map_err(|error| error.to_string())?)
+    };
+    let archive_name = match &backend {
+        Backend::Archive(archive) => archive.metadata().name.clone(),
+        _ => None,
+    };
+    let archive_attribution = match &backend {
+        Backend::Archive(archive) => archive.metadata().attribution.clone(),
+        _ => None,
+    };
+    Ok(Source {
+        id: id.to_owned(),
+        name: source_config.name.clone().or(archive_name).unwrap_or_else(|| id.to_owned()),
+        attribution: source_config.attribution.clone().or(archive_attribution),
+        description: source_config.description.clone(),
+        path,
+        backend,
+    })
+}
