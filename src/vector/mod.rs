@@ -158,8 +158,9 @@ impl VectorSource {
     /// Loads every layer of the OGR dataset at `path`.
     ///
     /// Features that cannot be served are skipped with a warning that names the file, layer,
-    /// feature and reason, and counted in [`LayerInfo::skipped`]. The dataset fails to open
-    /// only when GDAL cannot open it, it has no layer, or a layer's CRS cannot be transformed.
+    /// feature and reason, and counted in [`LayerInfo::skipped`]. Layers without a geometry
+    /// column are left out. The dataset fails to open only when GDAL cannot open it, it has no
+    /// layer with a geometry column, or a layer's CRS cannot be transformed.
     pub fn open(path: &Path, options: VectorOptions) -> Result<VectorSource, VectorError> {
         options.validate()?;
         let loaded = load::load_dataset(path)?;

@@ -825,6 +825,15 @@ fn missing_file_is_an_open_error() {
 }
 
 #[test]
+fn table_without_geometry_is_rejected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("counts.csv");
+    std::fs::write(&path, "name,count\nCamp 14,15000\n").expect("write CSV");
+    let error = VectorSource::open(&path, VectorOptions::default()).expect_err("no geometry");
+    assert!(matches!(error, VectorError::NoLayers { .. }), "{error}");
+}
+
+#[test]
 fn source_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<VectorSource>();
