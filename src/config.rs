@@ -12,11 +12,21 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read configuration {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid configuration {path}: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("invalid options for source {id:?} in {path}: {message}")]
-    SourceOptions { id: String, path: PathBuf, message: String },
+    SourceOptions {
+        id: String,
+        path: PathBuf,
+        message: String,
+    },
     #[error(
         "invalid source id {0:?}: use letters, digits, '.', '_' and '-' only, starting with a letter or digit"
     )]
@@ -75,10 +85,14 @@ pub struct SourceConfig {
 impl Config {
     /// Reads and parses `path`. Relative source paths are taken from the file's folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let mut config: Config = toml::from_str(&text)
-            .map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         for (id, source) in &mut config.sources {
             validate_id(id)?;
@@ -86,7 +100,11 @@ impl Config {
                 source.path = base.join(&source.path);
             }
         }
-        for folder in config.paths.iter_mut().chain(std::iter::once(&mut config.styles)) {
+        for folder in config
+            .paths
+            .iter_mut()
+            .chain(std::iter::once(&mut config.styles))
+        {
             if folder.is_relative() {
                 *folder = base.join(&*folder);
             }
@@ -111,7 +129,13 @@ pub fn validate_id(id: &str) -> Result<(), ConfigError> {
 pub fn id_from_stem(stem: &str) -> String {
     let mut id: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     while id.contains("..") {
         id = id.replace("..", ".");
@@ -124,8 +148,7 @@ pub fn id_from_stem(stem: &str) -> String {
 
 /// File extensions that discovery serves, by kind.
 pub const RASTER_EXTENSIONS: [&str; 3] = ["tif", "tiff", "vrt"];
-pub const VECTOR_EXTENSIONS: [&str; 7] =
-    ["geojson", "json", "gpkg", "shp", "kml", "fgb", "gml"];
+pub const VECTOR_EXTENSIONS: [&str; 7] = ["geojson", "json", "gpkg", "shp", "kml", "fgb", "gml"];
 pub const ARCHIVE_EXTENSIONS: [&str; 2] = ["mbtiles", "pmtiles"];
 
 /// Lists the files under `root` (a file or a folder, searched recursively) that discovery
@@ -140,7 +163,10 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     while let Some(folder) = pending.pop() {
         for entry in std::fs::read_dir(&folder)? {
             let path = entry?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if name.starts_with('.') || name == "node_modules" {
                 continue;
             }
@@ -156,7 +182,9 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn servable_extension(path: &Path) -> bool {
-    let Some(extension) = path.extension().and_then(|e| e.to_str()) else { return false };
+    let Some(extension) = path.extension().and_then(|e| e.to_str()) else {
+        return false;
+    };
     let extension = extension.to_ascii_lowercase();
     RASTER_EXTENSIONS
         .iter()
@@ -172,11 +200,18 @@ pub fn sidecar(path: &Path) -> Result<Option<SourceConfig>, ConfigError> {
     if !side.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&side)
-        .map_err(|source| ConfigError::Read { path: side.clone(), source })?;
-    let mut table: toml::Table =
-        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: side.clone(), source })?;
-    table.insert("path".to_owned(), toml::Value::String(path.to_string_lossy().into_owned()));
+    let text = std::fs::read_to_string(&side).map_err(|source| ConfigError::Read {
+        path: side.clone(),
+        source,
+    })?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: side.clone(),
+        source,
+    })?;
+    table.insert(
+        "path".to_owned(),
+        toml::Value::String(path.to_string_lossy().into_owned()),
+    );
     let config = SourceConfig::deserialize(toml::Value::Table(table)).map_err(|error| {
         ConfigError::SourceOptions {
             id: path.display().to_string(),
@@ -196,7 +231,16 @@ mod tests {
         for good in ["camps", "RGB.byte", "m_4709963_se_14_1_20090818", "a-b"] {
             assert!(validate_id(good).is_ok(), "{good}");
         }
-        for bad in ["", "..", "../etc", "a/b", ".hidden", "a..b", "name with space", "caf\u{e9}"] {
+        for bad in [
+            "",
+            "..",
+            "../etc",
+            "a/b",
+            ".hidden",
+            "a..b",
+            "name with space",
+            "caf\u{e9}",
+        ] {
             assert!(validate_id(bad).is_err(), "{bad}");
         }
     }
@@ -222,7 +266,10 @@ mod tests {
         let config = Config::load(&file).expect("load");
         assert_eq!(config.cache_max_age, 3600);
         assert_eq!(config.sources["s2"].path, folder.path().join("TCI.tif"));
-        assert_eq!(config.sources["s2"].options["resampling"].as_str(), Some("cubic"));
+        assert_eq!(
+            config.sources["s2"].options["resampling"].as_str(),
+            Some("cubic")
+        );
     }
 
     #[test]

@@ -98,7 +98,12 @@ mod tests {
 
     #[test]
     fn extensions_round_trip() {
-        for format in [TileFormat::Png, TileFormat::Jpeg, TileFormat::Webp, TileFormat::Mvt] {
+        for format in [
+            TileFormat::Png,
+            TileFormat::Jpeg,
+            TileFormat::Webp,
+            TileFormat::Mvt,
+        ] {
             assert_eq!(TileFormat::from_extension(format.extension()), Some(format));
         }
         assert_eq!(TileFormat::from_extension("JPEG"), Some(TileFormat::Jpeg));
@@ -108,9 +113,18 @@ mod tests {
 
     #[test]
     fn sniff_detects_magic_bytes() {
-        assert_eq!(TileFormat::sniff(b"\x89PNG\r\n\x1a\n...."), Some(TileFormat::Png));
-        assert_eq!(TileFormat::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(TileFormat::Jpeg));
-        assert_eq!(TileFormat::sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(TileFormat::Webp));
+        assert_eq!(
+            TileFormat::sniff(b"\x89PNG\r\n\x1a\n...."),
+            Some(TileFormat::Png)
+        );
+        assert_eq!(
+            TileFormat::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(TileFormat::Jpeg)
+        );
+        assert_eq!(
+            TileFormat::sniff(b"RIFF\0\0\0\0WEBPVP8 "),
+            Some(TileFormat::Webp)
+        );
         assert_eq!(TileFormat::sniff(&[0x1F, 0x8B, 8]), Some(TileFormat::Mvt));
         assert_eq!(TileFormat::sniff(b"abc"), None);
     }

@@ -13,10 +13,15 @@ use crate::vector::{VectorOptions, VectorSource};
 /// Describes `path` as JSON: a raster's grid and bands, a vector file's layers, or an
 /// archive's metadata.
 pub fn describe(path: &Path) -> anyhow::Result<Value> {
-    let extension =
-        path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let archive = runtime.block_on(crate::archive::Archive::open(path))?;
         let metadata = archive.metadata();
         let bounds = metadata.bounds;
@@ -34,7 +39,8 @@ pub fn describe(path: &Path) -> anyhow::Result<Value> {
         }));
     }
     if config::RASTER_EXTENSIONS.contains(&extension.as_str()) {
-        let dataset = gdal::Dataset::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let dataset =
+            gdal::Dataset::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let info = raster::read_info(path, &dataset)?;
         let mut value = serde_json::to_value(&info)?;
         value["kind"] = json!("raster");
@@ -94,10 +100,24 @@ fn raster_text(path: &Path, info: &RasterInfo) -> String {
     let mut text = String::new();
     let b = info.bounds_lonlat;
     let _ = writeln!(text, "{}: raster, {} driver", path.display(), info.driver);
-    let _ = writeln!(text, "size:        {} x {} pixels, {} bands of {}", info.width, info.height, info.bands.len(), info.data_type());
-    let epsg = info.epsg.map(|code| format!(" (EPSG:{code})")).unwrap_or_default();
+    let _ = writeln!(
+        text,
+        "size:        {} x {} pixels, {} bands of {}",
+        info.width,
+        info.height,
+        info.bands.len(),
+        info.data_type()
+    );
+    let epsg = info
+        .epsg
+        .map(|code| format!(" (EPSG:{code})"))
+        .unwrap_or_default();
     let _ = writeln!(text, "CRS:         {}{epsg}", info.crs);
-    let _ = writeln!(text, "bounds:      {:.6}, {:.6}, {:.6}, {:.6} (lon/lat: west, south, east, north)", b.min_x, b.min_y, b.max_x, b.max_y);
+    let _ = writeln!(
+        text,
+        "bounds:      {:.6}, {:.6}, {:.6}, {:.6} (lon/lat: west, south, east, north)",
+        b.min_x, b.min_y, b.max_x, b.max_y
+    );
     let _ = writeln!(
         text,
         "resolution:  {:.3} x {:.3} m per pixel (native zoom {:.2})",
@@ -105,11 +125,31 @@ fn raster_text(path: &Path, info: &RasterInfo) -> String {
         info.resolution_metres.1,
         info.native_zoom()
     );
-    let _ = writeln!(text, "blocks:      {} x {}, compression {}", info.block_size.0, info.block_size.1, info.compression.as_deref().unwrap_or("none"));
-    let _ = writeln!(text, "mask:        {}", if info.has_mask { "per-dataset mask or alpha" } else { "none" });
+    let _ = writeln!(
+        text,
+        "blocks:      {} x {}, compression {}",
+        info.block_size.0,
+        info.block_size.1,
+        info.compression.as_deref().unwrap_or("none")
+    );
+    let _ = writeln!(
+        text,
+        "mask:        {}",
+        if info.has_mask {
+            "per-dataset mask or alpha"
+        } else {
+            "none"
+        }
+    );
     for band in &info.bands {
-        let nodata = band.nodata.map_or_else(|| "none".to_owned(), |v| v.to_string());
-        let overviews: Vec<String> = band.overviews.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+        let nodata = band
+            .nodata
+            .map_or_else(|| "none".to_owned(), |v| v.to_string());
+        let overviews: Vec<String> = band
+            .overviews
+            .iter()
+            .map(|(w, h)| format!("{w}x{h}"))
+            .collect();
         let _ = writeln!(
             text,
             "band {}:      {} {}, nodata {nodata}, overviews [{}]",

@@ -5,10 +5,13 @@ use tracing_subscriber::EnvFilter;
 /// Installs the subscriber (filter from `RUST_LOG`, default `info` for Tessera and `warn`
 /// for the rest) and sends GDAL's errors and warnings to `tracing`.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,tessera=info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,tessera=info"));
     // A second call (tests starting several servers) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     route_gdal_messages();
 }
 

@@ -10,7 +10,11 @@ use tessera::config::Config;
 use tessera::server::{self, AppState};
 
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about = "Tile and map server for human-rights investigations")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tile and map server for human-rights investigations"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,9 +55,13 @@ fn main() -> ExitCode {
     tessera::logging::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { paths, listen, config, workers, public_url } => {
-            serve(paths, listen, config.as_deref(), workers, public_url)
-        }
+        Command::Serve {
+            paths,
+            listen,
+            config,
+            workers,
+            public_url,
+        } => serve(paths, listen, config.as_deref(), workers, public_url),
         Command::Info { file, json } => tessera::info::print(&file, json),
     };
     match result {
@@ -80,9 +88,15 @@ fn serve(
     if !paths.is_empty() {
         config.paths = paths;
     } else if config_path.is_none() {
-        config.paths = ["geodata", "tiles"].iter().map(PathBuf::from).filter(|p| p.is_dir()).collect();
+        config.paths = ["geodata", "tiles"]
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.is_dir())
+            .collect();
         if config.paths.is_empty() {
-            tracing::warn!("no ./geodata or ./tiles folder here: pass files or folders to serve, or --config");
+            tracing::warn!(
+                "no ./geodata or ./tiles folder here: pass files or folders to serve, or --config"
+            );
         }
     }
     if let Some(workers) = workers {
@@ -91,11 +105,15 @@ fn serve(
     if public_url.is_some() {
         config.public_url = public_url;
     }
-    let listen = listen
-        .or(config.listen)
-        .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("the default address is valid"));
+    let listen = listen.or(config.listen).unwrap_or_else(|| {
+        DEFAULT_LISTEN
+            .parse()
+            .expect("the default address is valid")
+    });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let state = AppState::load(config).await?;
         for failure in state.failures.iter() {

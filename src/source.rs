@@ -11,8 +11,8 @@ use crate::archive::Archive;
 use crate::config::{self, Config, SourceConfig};
 use crate::format::TileFormat;
 use crate::raster::{RasterOptions, RasterSource};
-use crate::tile::Bbox;
-use crate::vector::{FieldType, VectorOptions, VectorSource};
+use crate::tile::{self, Bbox, TileCoord};
+use crate::vector::{VectorOptions, VectorSource};
 
 /// What a source serves, as `/catalog` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -24,6 +24,10 @@ pub enum SourceKind {
 
 /// The backend that produces a source's tiles.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per source, built once at start-up"
+)]
 pub enum Backend {
     Raster(RasterSource),
     Vector(VectorSource),
@@ -53,10 +57,13 @@ impl Source {
         match &self.backend {
             Backend::Raster(_) => SourceKind::Raster,
             Backend::Vector(_) => SourceKind::Vector,
-            Backend::Archive(archive) if archive.metadata().format == TileFormat::Mvt => {
-                SourceKind::Vector
+            Backend::Archive(archive) => {
+                if archive.metadata().format == TileFormat::Mvt {
+                    SourceKind::Vector
+                } else {
+                    SourceKind::Raster
+                }
             }
-            Backend::Archive(_) => SourceKind::Raster,
         }
     }
 
@@ -95,6 +102,24 @@ impl Source {
         }
     }
 
+    /// Whether `tile` can hold any of the source's data. A vector tile reaches into its
+    /// neighbours by the buffer, across the antimeridian too, so its buffered bounds are
+    /// compared, split where they pass ±180°.
+    pub fn touches(&self, tile: TileCoord) -> bool {
+        let data = tile::bbox_lonlat_to_mercator(&self.bounds_lonlat());
+        match &self.backend {
+            Backend::Vector(vector) => {
+                let options = vector.options();
+                let fraction = f64::from(options.buffer) / f64::from(options.extent.max(1));
+                tile.buffered_bounds_mercator(fraction)
+                    .split_at_antimeridian_mercator()
+                    .iter()
+                    .any(|(part, _)| part.intersects(&data))
+            }
+            _ => tile.bounds_mercator().intersects(&data),
+        }
+    }
+
     /// TileJSON 3.0.0 for this source, with tile URLs under `base_url`.
     pub fn tilejson(&self, base_url: &str) -> Value {
         let (minzoom, maxzoom) = self.zoom_range();
@@ -126,7 +151,7 @@ impl Source {
                         let fields: serde_json::Map<String, Value> = layer
                             .fields
                             .iter()
-                            .map(|(name, field)| (name.clone(), json!(field_type_name(field))))
+                            .map(|(name, field)| (name.clone(), json!(field.as_str())))
                             .collect();
                         json!({ "id": layer.name, "fields": fields, "minzoom": minzoom, "maxzoom": maxzoom,
                                 "geometry_type": layer.geometry_type, "feature_count": layer.feature_count })
@@ -163,14 +188,6 @@ impl Source {
             "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
             "attribution": self.attribution,
         })
-    }
-}
-
-fn field_type_name(field: &FieldType) -> &'static str {
-    match field {
-        FieldType::String => "String",
-        FieldType::Number => "Number",
-        FieldType::Boolean => "Boolean",
     }
 }
 
@@ -222,7 +239,10 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
     let mut failures = Vec::new();
     let mut fail = |path: &Path, reason: String| {
         tracing::warn!(path = %path.display(), %reason, "source not served");
-        failures.push(LoadFailure { path: path.to_owned(), reason });
+        failures.push(LoadFailure {
+            path: path.to_owned(),
+            reason,
+        });
     };
 
     for (id, source_config) in &config.sources {
@@ -244,7 +264,10 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
             if is_json_but_not_geojson(&path) {
                 continue;
             }
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("source");
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("source");
             let id = catalog.free_id(&config::id_from_stem(stem));
             let source_config = match config::sidecar(&path) {
                 Ok(Some(side)) => side,
@@ -272,7 +295,9 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
 /// Whether `path` is a `.json` file that is not GeoJSON, such as a STAC item beside imagery,
 /// judged by its first 4 KiB. Discovery skips those instead of reporting them as failures.
 fn is_json_but_not_geojson(path: &Path) -> bool {
-    let Some(extension) = path.extension().and_then(|e| e.to_str()) else { return false };
+    let Some(extension) = path.extension().and_then(|e| e.to_str()) else {
+        return false;
+    };
     extension.eq_ignore_ascii_case("json") && {
         let text = std::fs::read(path).unwrap_or_default();
         let head = String::from_utf8_lossy(&text[..text.len().min(4096)]);
@@ -287,19 +312,25 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
     if !path.exists() {
         return Err(format!("file not found: {}", path.display()));
     }
-    let extension =
-        path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let options = toml::Value::Table(source_config.options.clone());
-    let options_error = |error: toml::de::Error| {
-        format!("invalid options for source {id:?}: {error}")
-    };
+    let options_error =
+        |error: toml::de::Error| format!("invalid options for source {id:?}: {error}");
     let backend = if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
         if !source_config.options.is_empty() {
             return Err(format!(
                 "source {id:?} is a tile archive and takes no options beyond path, name, attribution and description"
             ));
         }
-        Backend::Archive(Archive::open(&path).await.map_err(|error| error.to_string())?)
+        Backend::Archive(
+            Archive::open(&path)
+                .await
+                .map_err(|error| error.to_string())?,
+        )
     } else if config::RASTER_EXTENSIONS.contains(&extension.as_str()) {
         let options = RasterOptions::deserialize(options).map_err(options_error)?;
         let raster_path = path.clone();
@@ -325,7 +356,11 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
     };
     Ok(Source {
         id: id.to_owned(),
-        name: source_config.name.clone().or(archive_name).unwrap_or_else(|| id.to_owned()),
+        name: source_config
+            .name
+            .clone()
+            .or(archive_name)
+            .unwrap_or_else(|| id.to_owned()),
         attribution: source_config.attribution.clone().or(archive_attribution),
         description: source_config.description.clone(),
         path,

@@ -12,14 +12,22 @@ pub enum StyleError {
     #[error("invalid style id {0:?}")]
     InvalidId(String),
     #[error("cannot read style {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("style {path} is not valid JSON: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 /// Ids of the styles in `folder` (file stems of its `.json` files), sorted.
 pub fn list(folder: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(folder) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
     let mut ids: Vec<String> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
@@ -46,7 +54,10 @@ pub fn load(folder: &Path, id: &str, base_url: &str) -> Result<String, StyleErro
     let mut style: Value =
         serde_json::from_str(&text).map_err(|source| StyleError::Parse { path, source })?;
     let absolute = |value: &mut Value| {
-        if let Some(url) = value.as_str().filter(|url| url.starts_with('/') && !url.starts_with("//")) {
+        if let Some(url) = value
+            .as_str()
+            .filter(|url| url.starts_with('/') && !url.starts_with("//"))
+        {
             *value = Value::String(format!("{base_url}{url}"));
         }
     };
@@ -82,9 +93,13 @@ mod tests {
         .expect("write");
         assert_eq!(list(folder.path()), vec!["map".to_owned()]);
         let style: Value =
-            serde_json::from_str(&load(folder.path(), "map", "http://h:1").expect("load")).expect("json");
+            serde_json::from_str(&load(folder.path(), "map", "http://h:1").expect("load"))
+                .expect("json");
         assert_eq!(style["sources"]["a"]["url"], "http://h:1/tiles/a.json");
-        assert_eq!(style["sources"]["b"]["tiles"][0], "http://h:1/tiles/b/{z}/{x}/{y}.png");
+        assert_eq!(
+            style["sources"]["b"]["tiles"][0],
+            "http://h:1/tiles/b/{z}/{x}/{y}.png"
+        );
         assert_eq!(style["sources"]["b"]["tiles"][1], "https://example.org/x");
         assert_eq!(style["glyphs"], "http://h:1/fonts/{fontstack}/{range}.pbf");
     }
@@ -92,7 +107,13 @@ mod tests {
     #[test]
     fn missing_and_invalid_ids_are_errors() {
         let folder = tempfile::tempdir().expect("tempdir");
-        assert!(matches!(load(folder.path(), "none", "http://h"), Err(StyleError::NotFound(_))));
-        assert!(matches!(load(folder.path(), "../etc/passwd", "http://h"), Err(StyleError::InvalidId(_))));
+        assert!(matches!(
+            load(folder.path(), "none", "http://h"),
+            Err(StyleError::NotFound(_))
+        ));
+        assert!(matches!(
+            load(folder.path(), "../etc/passwd", "http://h"),
+            Err(StyleError::InvalidId(_))
+        ));
     }
 }

@@ -35,7 +35,9 @@ impl Workers {
             .num_threads(threads)
             .thread_name(|i| format!("tessera-worker-{i}"))
             .build()?;
-        Ok(Self { pool: Arc::new(pool) })
+        Ok(Self {
+            pool: Arc::new(pool),
+        })
     }
 
     pub fn threads(&self) -> usize {
@@ -76,6 +78,9 @@ mod tests {
         assert_eq!(workers.run(|| 6 * 7).await.expect("result"), 42);
         let panicked = workers.run(|| -> u8 { panic!("boom") }).await;
         assert!(matches!(panicked, Err(WorkerError::Panicked)));
-        assert_eq!(workers.run(|| "still up").await.expect("result"), "still up");
+        assert_eq!(
+            workers.run(|| "still up").await.expect("result"),
+            "still up"
+        );
     }
 }

@@ -15,17 +15,35 @@ fn tessera() -> Command {
 
 #[test]
 fn info_describes_a_raster() {
-    let output = tessera().args(["info"]).arg(geodata("sentinel2-29rkh/TCI.tif")).output().expect("run tessera info");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = tessera()
+        .args(["info"])
+        .arg(geodata("sentinel2-29rkh/TCI.tif"))
+        .output()
+        .expect("run tessera info");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout).expect("UTF-8");
-    for expected in ["EPSG:32629", "1098 x 1098 pixels, 3 bands of uint8", "100.000 x 100.000 m per pixel", "549x549, 275x275", "nodata 0"] {
+    for expected in [
+        "EPSG:32629",
+        "1098 x 1098 pixels, 3 bands of uint8",
+        "100.000 x 100.000 m per pixel",
+        "549x549, 275x275",
+        "nodata 0",
+    ] {
         assert!(text.contains(expected), "{expected:?} in:\n{text}");
     }
 }
 
 #[test]
 fn info_json_for_raster_vector_and_errors() {
-    let output = tessera().args(["info", "--json"]).arg(geodata("landsat7-bahamas/RGB.byte.tif")).output().expect("run");
+    let output = tessera()
+        .args(["info", "--json"])
+        .arg(geodata("landsat7-bahamas/RGB.byte.tif"))
+        .output()
+        .expect("run");
     assert!(output.status.success());
     let info: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(info["epsg"], 32618);
@@ -33,16 +51,30 @@ fn info_json_for_raster_vector_and_errors() {
     let resolution = info["resolution_metres"][0].as_f64().expect("resolution");
     assert!((resolution - 300.04).abs() < 0.01, "{resolution}");
 
-    let output = tessera().args(["info", "--json"]).arg(geodata("nk-prison-camps/camps.geojson")).output().expect("run");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = tessera()
+        .args(["info", "--json"])
+        .arg(geodata("nk-prison-camps/camps.geojson"))
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let info: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(info["kind"], "vector");
     assert_eq!(info["layers"][0]["features"], 24);
 
-    let output = tessera().args(["info", "/no/such/file.tif"]).output().expect("run");
+    let output = tessera()
+        .args(["info", "/no/such/file.tif"])
+        .output()
+        .expect("run");
     assert!(!output.status.success());
     let message = String::from_utf8_lossy(&output.stderr);
-    assert!(message.contains("/no/such/file.tif"), "the error names the file: {message}");
+    assert!(
+        message.contains("/no/such/file.tif"),
+        "the error names the file: {message}"
+    );
 }
 
 /// Starts `tessera serve` with `args` and returns the child and the printed address.
@@ -58,7 +90,9 @@ fn start_serve(args: &[&std::ffi::OsStr]) -> (Child, String) {
         .expect("start tessera serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the address line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the address line");
     let address = line
         .split_whitespace()
         .find(|word| word.starts_with("http://"))
@@ -71,10 +105,20 @@ fn start_serve(args: &[&std::ffi::OsStr]) -> (Child, String) {
 #[tokio::test]
 async fn serve_without_arguments_serves_geodata() {
     let (mut child, address) = start_serve(&[]);
-    let catalog: serde_json::Value =
-        reqwest::get(format!("{address}/catalog")).await.expect("catalog").json().await.expect("JSON");
-    let ids: Vec<&str> = catalog["sources"].as_array().expect("sources").iter().filter_map(|s| s["id"].as_str()).collect();
+    let catalog: serde_json::Value = reqwest::get(format!("{address}/catalog"))
+        .await
+        .expect("catalog")
+        .json()
+        .await
+        .expect("JSON");
+    let ids: Vec<&str> = catalog["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
     child.kill().expect("stop the server");
+    child.wait().expect("reap the server");
     for id in ["TCI", "RGB.byte", "camps"] {
         assert!(ids.contains(&id), "{id} in {ids:?}");
     }
@@ -84,14 +128,28 @@ async fn serve_without_arguments_serves_geodata() {
 async fn serve_reports_unreadable_files_and_serves_the_rest() {
     let folder = tempfile::tempdir().expect("tempdir");
     std::fs::write(folder.path().join("broken.tif"), b"II*\0garbage").expect("write");
-    std::fs::copy(geodata("sentinel2-29rkh/TCI.tif"), folder.path().join("good.tif")).expect("copy");
+    std::fs::copy(
+        geodata("sentinel2-29rkh/TCI.tif"),
+        folder.path().join("good.tif"),
+    )
+    .expect("copy");
     let (mut child, address) = start_serve(&[folder.path().as_os_str()]);
-    let health: serde_json::Value =
-        reqwest::get(format!("{address}/health")).await.expect("health").json().await.expect("JSON");
+    let health: serde_json::Value = reqwest::get(format!("{address}/health"))
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("JSON");
     child.kill().expect("stop the server");
+    child.wait().expect("reap the server");
     let failed = health["failed_sources"].as_array().expect("failed sources");
     assert_eq!(failed.len(), 1, "{health}");
-    assert!(failed[0]["path"].as_str().is_some_and(|p| p.ends_with("broken.tif")), "{health}");
+    assert!(
+        failed[0]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("broken.tif")),
+        "{health}"
+    );
     assert_eq!(health["sources"], 1);
 }
 
@@ -99,8 +157,16 @@ async fn serve_reports_unreadable_files_and_serves_the_rest() {
 fn serve_rejects_a_bad_configuration() {
     let folder = tempfile::tempdir().expect("tempdir");
     let config = folder.path().join("tessera.toml");
-    std::fs::write(&config, "[sources.camps]\npath = \"camps.geojson\"\nbufer = 3\n").expect("write");
-    std::fs::copy(geodata("nk-prison-camps/camps.geojson"), folder.path().join("camps.geojson")).expect("copy");
+    std::fs::write(
+        &config,
+        "[sources.camps]\npath = \"camps.geojson\"\nbufer = 3\n",
+    )
+    .expect("write");
+    std::fs::copy(
+        geodata("nk-prison-camps/camps.geojson"),
+        folder.path().join("camps.geojson"),
+    )
+    .expect("copy");
     let mut child = tessera()
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
@@ -108,9 +174,22 @@ fn serve_rejects_a_bad_configuration() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start");
-    let mut stderr = String::new();
-    let mut reader = BufReader::new(child.stderr.take().expect("stderr"));
-    reader.read_line(&mut stderr).expect("read");
+    // Read standard error on a thread, so that a server which wrongly starts fails the test
+    // after a time limit instead of hanging it.
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stderr_pipe).read_line(&mut line);
+        let _ = sender.send(line);
+    });
+    let stderr = receiver
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_default();
     child.kill().expect("stop");
-    assert!(stderr.contains("bufer"), "the unknown option is named: {stderr}");
+    child.wait().expect("reap the server");
+    assert!(
+        stderr.contains("bufer"),
+        "the unknown option is named: {stderr}"
+    );
 }

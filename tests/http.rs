@@ -3,11 +3,18 @@
 
 mod common;
 
+use geozero::mvt::Message as _;
+
 use common::{TestServer, folder_with, geodata, shared_data};
 use tessera::tile::lonlat_to_tile;
 
 async fn sample_server() -> TestServer {
-    TestServer::serving(&[geodata("sentinel2-29rkh"), geodata("landsat7-bahamas"), geodata("nk-prison-camps")]).await
+    TestServer::serving(&[
+        geodata("sentinel2-29rkh"),
+        geodata("landsat7-bahamas"),
+        geodata("nk-prison-camps"),
+    ])
+    .await
 }
 
 #[tokio::test]
@@ -30,11 +37,18 @@ async fn bad_requests_name_the_parameter() {
     for (path, parameter) in cases {
         let response = server.get(path).await;
         assert_eq!(response.status(), 400, "{path}");
-        assert_eq!(response.headers()["content-type"], "application/problem+json", "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
         let problem: serde_json::Value = response.json().await.expect("problem body");
         assert_eq!(problem["parameter"], parameter, "{path}: {problem}");
         assert_eq!(problem["status"], 400, "{path}");
-        assert!(problem["detail"].as_str().is_some_and(|d| d.len() > 20), "{path}: a helpful detail");
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| d.len() > 20),
+            "{path}: a helpful detail"
+        );
     }
 }
 
@@ -55,7 +69,11 @@ async fn not_found_outside_data_and_for_unknown_names() {
     for path in cases {
         let response = server.get(&path).await;
         assert_eq!(response.status(), 404, "{path}");
-        assert_eq!(response.headers()["content-type"], "application/problem+json", "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
     }
 }
 
@@ -66,31 +84,78 @@ async fn tiles_have_etag_cache_control_and_304() {
     let path = format!("/tiles/TCI/8/{}/{}.png", tile.x, tile.y);
     let response = server.get(&path).await;
     assert_eq!(response.status(), 200);
-    let etag = response.headers()["etag"].to_str().expect("ASCII").to_owned();
-    assert!(etag.starts_with('"') && etag.ends_with('"'), "strong ETag: {etag}");
+    let etag = response.headers()["etag"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong ETag: {etag}"
+    );
     assert_eq!(response.headers()["cache-control"], "public, max-age=3600");
     let body = response.bytes().await.expect("body");
 
     let again = server.get(&path).await;
-    assert_eq!(again.headers()["etag"], etag.as_str(), "the same tile has the same ETag");
-    assert_eq!(again.bytes().await.expect("body"), body, "rendering is deterministic");
+    assert_eq!(
+        again.headers()["etag"],
+        etag.as_str(),
+        "the same tile has the same ETag"
+    );
+    assert_eq!(
+        again.bytes().await.expect("body"),
+        body,
+        "rendering is deterministic"
+    );
 
-    let conditional = server.client.get(server.url(&path)).header("If-None-Match", &etag).send().await.expect("request");
+    let conditional = server
+        .client
+        .get(server.url(&path))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(conditional.status(), 304);
     assert_eq!(conditional.headers()["etag"], etag.as_str());
     assert!(conditional.bytes().await.expect("body").is_empty());
 
-    let other = server.client.get(server.url(&path)).header("If-None-Match", "\"other\"").send().await.expect("request");
+    let other = server
+        .client
+        .get(server.url(&path))
+        .header("If-None-Match", "\"other\"")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(other.status(), 200);
 }
 
 #[tokio::test]
 async fn cors_on_every_route_including_errors() {
     let server = sample_server().await;
-    for path in ["/catalog", "/tiles/TCI.json", "/tiles/TCI/25/0/0.png", "/tiles/nope/1/0/0.png", "/health", "/"] {
-        let response = server.client.get(server.url(path)).header("Origin", "https://maps.example.org").send().await.expect("request");
-        assert_eq!(response.headers()["access-control-allow-origin"], "*", "{path}");
-        assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
+    for path in [
+        "/catalog",
+        "/tiles/TCI.json",
+        "/tiles/TCI/25/0/0.png",
+        "/tiles/nope/1/0/0.png",
+        "/health",
+        "/",
+    ] {
+        let response = server
+            .client
+            .get(server.url(path))
+            .header("Origin", "https://maps.example.org")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            "*",
+            "{path}"
+        );
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
     }
     let preflight = server
         .client
@@ -117,11 +182,23 @@ async fn catalog_lists_sources_with_tilejson_urls() {
         let kind = source["kind"].as_str().expect("kind");
         assert!(kind == "raster" || kind == "vector", "{source}");
         let url = source["tilejson"].as_str().expect("tilejson url");
-        assert_eq!(url, format!("http://{}/tiles/{}.json", server.address, source["id"].as_str().expect("id")));
+        assert_eq!(
+            url,
+            format!(
+                "http://{}/tiles/{}.json",
+                server.address,
+                source["id"].as_str().expect("id")
+            )
+        );
         let path = url.trim_start_matches(&format!("http://{}", server.address));
         let tilejson = server.json(path).await;
         assert_eq!(tilejson["tilejson"], "3.0.0");
-        assert!(tilejson["tiles"][0].as_str().is_some_and(|t| t.contains("{z}/{x}/{y}")), "{tilejson}");
+        assert!(
+            tilejson["tiles"][0]
+                .as_str()
+                .is_some_and(|t| t.contains("{z}/{x}/{y}")),
+            "{tilejson}"
+        );
     }
     let styles = catalog["styles"].as_array().expect("styles array");
     assert!(styles.iter().any(|s| s["id"] == "tessera"), "{styles:?}");
@@ -131,7 +208,12 @@ async fn catalog_lists_sources_with_tilejson_urls() {
 async fn tilejson_has_exact_bounds_zooms_and_attribution() {
     let server = sample_server().await;
     let tilejson = server.json("/tiles/TCI.json").await;
-    let bounds: Vec<f64> = tilejson["bounds"].as_array().expect("bounds").iter().filter_map(serde_json::Value::as_f64).collect();
+    let bounds: Vec<f64> = tilejson["bounds"]
+        .as_array()
+        .expect("bounds")
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
     // From the SOURCE note: lon -11.979 to -10.875, lat 24.296 to 25.305.
     let expected = [-11.979, 24.296, -10.875, 25.305];
     for (got, want) in bounds.iter().zip(expected) {
@@ -139,8 +221,14 @@ async fn tilejson_has_exact_bounds_zooms_and_attribution() {
     }
     assert_eq!(tilejson["minzoom"], 0);
     assert_eq!(tilejson["maxzoom"], 11, "100 m pixels at 25 N need zoom 11");
-    assert_eq!(tilejson["attribution"], "Contains modified Copernicus Sentinel data 2020");
-    assert_eq!(tilejson["tiles"][0], format!("http://{}/tiles/TCI/{{z}}/{{x}}/{{y}}.png", server.address));
+    assert_eq!(
+        tilejson["attribution"],
+        "Contains modified Copernicus Sentinel data 2020"
+    );
+    assert_eq!(
+        tilejson["tiles"][0],
+        format!("http://{}/tiles/TCI/{{z}}/{{x}}/{{y}}.png", server.address)
+    );
 
     let public = TestServer::start(tessera::config::Config {
         paths: vec![geodata("sentinel2-29rkh")],
@@ -149,7 +237,10 @@ async fn tilejson_has_exact_bounds_zooms_and_attribution() {
     })
     .await;
     let tilejson = public.json("/tiles/TCI.json").await;
-    assert_eq!(tilejson["tiles"][0], "https://tiles.example.org/tessera/tiles/TCI/{z}/{x}/{y}.png");
+    assert_eq!(
+        tilejson["tiles"][0],
+        "https://tiles.example.org/tessera/tiles/TCI/{z}/{x}/{y}.png"
+    );
 }
 
 #[tokio::test]
@@ -161,11 +252,22 @@ async fn health_and_metrics() {
     server.get("/tiles/TCI/0/0/0.png").await;
     let metrics = server.get("/metrics").await;
     assert_eq!(metrics.status(), 200);
-    assert!(metrics.headers()["content-type"].to_str().expect("ASCII").starts_with("text/plain"));
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .expect("ASCII")
+            .starts_with("text/plain")
+    );
     let text = metrics.text().await.expect("text");
     assert!(text.contains("tessera_http_requests_total"), "{text}");
-    assert!(text.contains("route=\"/tiles/{source}/{z}/{x}/{name}\""), "requests are labelled by route template: {text}");
-    assert!(text.contains("tessera_http_request_duration_seconds"), "{text}");
+    assert!(
+        text.contains("route=\"/tiles/{source}/{z}/{x}/{name}\""),
+        "requests are labelled by route template: {text}"
+    );
+    assert!(
+        text.contains("tessera_http_request_duration_seconds"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -173,7 +275,10 @@ async fn styles_get_absolute_urls() {
     let server = sample_server().await;
     let style = server.json("/styles/tessera.json").await;
     assert_eq!(style["version"], 8);
-    assert_eq!(style["sources"]["camps"]["url"], format!("http://{}/tiles/camps.json", server.address));
+    assert_eq!(
+        style["sources"]["camps"]["url"],
+        format!("http://{}/tiles/camps.json", server.address)
+    );
 }
 
 #[tokio::test]
@@ -181,44 +286,99 @@ async fn viewer_is_served_with_maplibre() {
     let server = sample_server().await;
     let index = server.get("/").await;
     assert_eq!(index.status(), 200);
-    assert!(index.headers()["content-type"].to_str().expect("ASCII").starts_with("text/html"));
+    assert!(
+        index.headers()["content-type"]
+            .to_str()
+            .expect("ASCII")
+            .starts_with("text/html")
+    );
     let html = index.text().await.expect("html");
     assert!(html.contains("/viewer/maplibre-gl.js"), "{html}");
     let maplibre = server.get("/viewer/maplibre-gl.js").await;
     assert_eq!(maplibre.status(), 200);
-    assert!(maplibre.text().await.expect("js").len() > 100_000, "the real MapLibre build is embedded");
+    assert!(
+        maplibre.text().await.expect("js").len() > 100_000,
+        "the real MapLibre build is embedded"
+    );
 }
 
 #[tokio::test]
 async fn pmtiles_archive_is_served_as_stored() {
-    let Some(derna) = shared_data("pmtiles-samples/Derna_buildings.pmtiles") else { return };
+    let Some(derna) = shared_data("pmtiles-samples/Derna_buildings.pmtiles") else {
+        return;
+    };
     let folder = folder_with(&[&derna]);
     let server = TestServer::serving(&[folder.path().to_owned()]).await;
     let tilejson = server.json("/tiles/Derna_buildings.json").await;
     assert_eq!(tilejson["maxzoom"], 13);
-    assert!(tilejson["vector_layers"].as_array().is_some_and(|l| !l.is_empty()), "{tilejson}");
+    assert!(
+        tilejson["vector_layers"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
+        "{tilejson}"
+    );
     // Derna, Libya: 22.64 E, 32.76 N.
     let tile = lonlat_to_tile(22.6377, 32.7648, 13);
     let path = format!("/tiles/Derna_buildings/13/{}/{}.pbf", tile.x, tile.y);
     // A client that leaves Content-Encoding to the test instead of decoding it.
-    let plain = reqwest::Client::builder().no_gzip().no_proxy().build().expect("client");
-    let gzipped = plain.get(server.url(&path)).header("Accept-Encoding", "gzip").send().await.expect("request");
+    let plain = reqwest::Client::builder()
+        .no_gzip()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let gzipped = plain
+        .get(server.url(&path))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(gzipped.status(), 200);
     assert_eq!(gzipped.headers()["content-encoding"], "gzip");
-    assert_eq!(gzipped.headers()["content-type"], "application/vnd.mapbox-vector-tile");
+    assert_eq!(
+        gzipped.headers()["content-type"],
+        "application/vnd.mapbox-vector-tile"
+    );
     let response = plain.get(server.url(&path)).send().await.expect("request");
     assert_eq!(response.status(), 200);
-    assert!(response.headers().get("content-encoding").is_none(), "decompressed for a client without gzip");
+    assert!(
+        response.headers().get("content-encoding").is_none(),
+        "decompressed for a client without gzip"
+    );
     let bytes = response.bytes().await.expect("body");
-    use geozero::mvt::Message as _;
     let decoded = geozero::mvt::Tile::decode(bytes.as_ref()).expect("valid MVT");
-    assert!(decoded.layers.iter().any(|layer| !layer.features.is_empty()), "buildings in Derna");
+    assert!(
+        decoded
+            .layers
+            .iter()
+            .any(|layer| !layer.features.is_empty()),
+        "buildings in Derna"
+    );
     let sea = lonlat_to_tile(22.6, 33.2, 13);
-    let outside = server.get(&format!("/tiles/Derna_buildings/13/{}/{}.pbf", sea.x, sea.y)).await;
+    let outside = server
+        .get(&format!(
+            "/tiles/Derna_buildings/13/{}/{}.pbf",
+            sea.x, sea.y
+        ))
+        .await;
     assert_eq!(outside.status(), 404, "a tile outside the archive's bounds");
-    let deeper = server.get(&format!("/tiles/Derna_buildings/14/{}/{}.pbf", tile.x * 2, tile.y * 2)).await;
-    assert_eq!(deeper.status(), 404, "beyond the archive's maxzoom, so clients overzoom");
-    let png = server.get(&format!("/tiles/Derna_buildings/13/{}/{}.png", tile.x, tile.y)).await;
+    let deeper = server
+        .get(&format!(
+            "/tiles/Derna_buildings/14/{}/{}.pbf",
+            tile.x * 2,
+            tile.y * 2
+        ))
+        .await;
+    assert_eq!(
+        deeper.status(),
+        404,
+        "beyond the archive's maxzoom, so clients overzoom"
+    );
+    let png = server
+        .get(&format!(
+            "/tiles/Derna_buildings/13/{}/{}.png",
+            tile.x, tile.y
+        ))
+        .await;
     assert_eq!(png.status(), 400, "an archive serves only its own format");
 }
 
@@ -229,7 +389,12 @@ async fn mbtiles_raster_archive_is_served_as_stored() {
     let tile_png = {
         let image = image::RgbaImage::from_pixel(256, 256, image::Rgba([10, 120, 200, 255]));
         let mut bytes = Vec::new();
-        image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).expect("encode");
+        image
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .expect("encode");
         bytes
     };
     {
@@ -242,14 +407,24 @@ async fn mbtiles_raster_archive_is_served_as_stored() {
             )
             .expect("schema");
         // Row 3 in TMS at zoom 2 is row 0 in XYZ.
-        connection.execute("INSERT INTO tiles VALUES (2, 1, 3, ?1)", [&tile_png]).expect("insert");
+        connection
+            .execute("INSERT INTO tiles VALUES (2, 1, 3, ?1)", [&tile_png])
+            .expect("insert");
     }
     let server = TestServer::serving(&[folder.path().to_owned()]).await;
     let response = server.get("/tiles/basemap/2/1/0.png").await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.bytes().await.expect("body").as_ref(), tile_png.as_slice(), "bytes as stored");
+    assert_eq!(
+        response.bytes().await.expect("body").as_ref(),
+        tile_png.as_slice(),
+        "bytes as stored"
+    );
     assert_eq!(server.get("/tiles/basemap/2/1/3.png").await.status(), 204);
-    assert_eq!(server.get("/tiles/basemap/3/1/3.png").await.status(), 404, "beyond maxzoom");
+    assert_eq!(
+        server.get("/tiles/basemap/3/1/3.png").await.status(),
+        404,
+        "beyond maxzoom"
+    );
     let tilejson = server.json("/tiles/basemap.json").await;
     assert_eq!(tilejson["name"], "Test basemap");
 }

@@ -28,10 +28,16 @@ async fn sentinel2_tile_inside_scene_is_opaque_desert() {
     assert_eq!(response.headers()["content-type"], "image/png");
     let image = decode_image(&response.bytes().await.expect("body"));
     assert_eq!(image.dimensions(), (256, 256));
-    assert_eq!(alpha_fraction(&image, |a| a == 255), 1.0, "every pixel inside the scene has data");
+    assert!(
+        image.pixels().all(|p| p.0[3] == 255),
+        "every pixel inside the scene has data"
+    );
     let (red, blue) = (mean_channel(&image, 0), mean_channel(&image, 2));
     assert!(red > 150.0, "desert is bright red-brown, mean red {red}");
-    assert!(red > blue, "desert is redder than blue: red {red}, blue {blue}");
+    assert!(
+        red > blue,
+        "desert is redder than blue: red {red}, blue {blue}"
+    );
 }
 
 #[tokio::test]
@@ -45,8 +51,16 @@ async fn sentinel2_tile_on_west_edge_is_half_transparent() {
     let bounds = tile.bounds_lonlat();
     let edge_column = ((-11.979 - bounds.min_x) / bounds.width() * 256.0) as u32;
     let row = 128;
-    assert_eq!(image.get_pixel(edge_column - 6, row).0[3], 0, "west of the scene is transparent");
-    assert_eq!(image.get_pixel(edge_column + 6, row).0[3], 255, "east of the edge is imagery");
+    assert_eq!(
+        image.get_pixel(edge_column - 6, row).0[3],
+        0,
+        "west of the scene is transparent"
+    );
+    assert_eq!(
+        image.get_pixel(edge_column + 6, row).0[3],
+        255,
+        "east of the edge is imagery"
+    );
 }
 
 #[tokio::test]
@@ -67,15 +81,26 @@ async fn landsat7_collar_is_transparent_and_empty_tiles_are_204() {
         let response = server.get(&tile_path("RGB.byte", tile, ".png")).await;
         match response.status().as_u16() {
             204 => {
-                assert!(response.bytes().await.expect("body").is_empty(), "204 has no body");
+                assert!(
+                    response.bytes().await.expect("body").is_empty(),
+                    "204 has no body"
+                );
                 empty += 1;
             }
             200 => {
                 let image = decode_image(&response.bytes().await.expect("body"));
                 let transparent = alpha_fraction(&image, |a| a == 0);
-                if transparent > 0.0 { partial += 1 } else { full += 1 }
+                if transparent > 0.0 {
+                    partial += 1;
+                } else {
+                    full += 1;
+                }
                 for pixel in image.pixels().filter(|p| p.0[3] == 255) {
-                    assert_ne!(&pixel.0[..3], &[0, 0, 0], "nodata never shows as opaque black");
+                    assert_ne!(
+                        &pixel.0[..3],
+                        &[0, 0, 0],
+                        "nodata never shows as opaque black"
+                    );
                 }
             }
             status => panic!("tile {tile} returned {status}"),
@@ -90,7 +115,13 @@ async fn landsat7_collar_is_transparent_and_empty_tiles_are_204() {
 async fn sizes_and_formats_decode() {
     let server = TestServer::serving(&[geodata("sentinel2-29rkh")]).await;
     let tile = lonlat_to_tile(-11.43, 24.8, 10);
-    let cases = [(".png", "image/png", 256), ("@2x.png", "image/png", 512), (".jpg", "image/jpeg", 256), (".webp", "image/webp", 256), ("@2x.jpg", "image/jpeg", 512)];
+    let cases = [
+        (".png", "image/png", 256),
+        ("@2x.png", "image/png", 512),
+        (".jpg", "image/jpeg", 256),
+        (".webp", "image/webp", 256),
+        ("@2x.jpg", "image/jpeg", 512),
+    ];
     for (suffix, media_type, size) in cases {
         let response = server.get(&tile_path("TCI", tile, suffix)).await;
         assert_eq!(response.status(), 200, "{suffix}");
@@ -112,11 +143,24 @@ async fn resampling_parameter_changes_pixels() {
         images.push(decode_image(&response.bytes().await.expect("body")));
     }
     for pair in images.windows(2) {
-        assert_ne!(pair[0].as_raw(), pair[1].as_raw(), "each filter gives other pixels");
+        assert_ne!(
+            pair[0].as_raw(),
+            pair[1].as_raw(),
+            "each filter gives other pixels"
+        );
     }
-    let distinct = |image: &image::RgbaImage| image.pixels().map(|p| p.0).collect::<std::collections::HashSet<_>>().len();
+    let distinct = |image: &image::RgbaImage| {
+        image
+            .pixels()
+            .map(|p| p.0)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
     let (nearest, bilinear) = (distinct(&images[0]), distinct(&images[1]));
-    assert!(nearest < bilinear, "nearest only repeats source pixels: {nearest} colours against {bilinear}");
+    assert!(
+        nearest < bilinear,
+        "nearest only repeats source pixels: {nearest} colours against {bilinear}"
+    );
 
     let response = server.get(&format!("{path}?resampling=average")).await;
     assert_eq!(response.status(), 400);
@@ -126,7 +170,9 @@ async fn resampling_parameter_changes_pixels() {
 
 #[tokio::test]
 async fn sixteen_bit_bands_are_stretched() {
-    let Some(b04) = shared_data("imagery-sentinel2-l2a-29rkh/B04.tif") else { return };
+    let Some(b04) = shared_data("imagery-sentinel2-l2a-29rkh/B04.tif") else {
+        return;
+    };
     let folder = folder_with(&[&b04]);
     let server = TestServer::serving(&[folder.path().to_owned()]).await;
     let tile = lonlat_to_tile(-11.43, 24.8, 9);
@@ -135,48 +181,90 @@ async fn sixteen_bit_bands_are_stretched() {
     let image = decode_image(&response.bytes().await.expect("body"));
     let values: Vec<f64> = image.pixels().map(|p| f64::from(p.0[0])).collect();
     let mean = values.iter().sum::<f64>() / values.len() as f64;
-    let spread = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt();
-    assert!((40.0..215.0).contains(&mean), "a 2-98 % stretch centres the values, mean {mean}");
-    assert!(spread > 10.0, "the stretch keeps contrast, standard deviation {spread}");
+    let spread =
+        (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt();
+    assert!(
+        (40.0..215.0).contains(&mean),
+        "a 2-98 % stretch centres the values, mean {mean}"
+    );
+    assert!(
+        spread > 10.0,
+        "the stretch keeps contrast, standard deviation {spread}"
+    );
     let grey = image.pixels().all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2]);
     assert!(grey, "one band is served as grey");
 }
 
 #[tokio::test]
 async fn landsat8_uint16_scenes_with_nodata_collars() {
-    let Some(first) = shared_data("imagery-landsat8-uint16-mosaic/mosaic_cog1.tif") else { return };
-    let Some(second) = shared_data("imagery-landsat8-uint16-mosaic/mosaic_cog2.tif") else { return };
+    let Some(first) = shared_data("imagery-landsat8-uint16-mosaic/mosaic_cog1.tif") else {
+        return;
+    };
+    let Some(second) = shared_data("imagery-landsat8-uint16-mosaic/mosaic_cog2.tif") else {
+        return;
+    };
     let folder = folder_with(&[&first, &second]);
     let server = TestServer::serving(&[folder.path().to_owned()]).await;
     for id in ["mosaic_cog1", "mosaic_cog2"] {
         let tilejson = server.json(&format!("/tiles/{id}.json")).await;
         let bounds = &tilejson["bounds"];
         let centre = (
-            f64::midpoint(bounds[0].as_f64().expect("w"), bounds[2].as_f64().expect("e")),
-            f64::midpoint(bounds[1].as_f64().expect("s"), bounds[3].as_f64().expect("n")),
+            f64::midpoint(
+                bounds[0].as_f64().expect("w"),
+                bounds[2].as_f64().expect("e"),
+            ),
+            f64::midpoint(
+                bounds[1].as_f64().expect("s"),
+                bounds[3].as_f64().expect("n"),
+            ),
         );
-        let inner = server.get(&tile_path(id, lonlat_to_tile(centre.0, centre.1, 8), ".png")).await;
+        let inner = server
+            .get(&tile_path(
+                id,
+                lonlat_to_tile(centre.0, centre.1, 8),
+                ".png",
+            ))
+            .await;
         assert_eq!(inner.status(), 200, "{id}");
         let image = decode_image(&inner.bytes().await.expect("body"));
         // The footprint is tilted, so the box's centre tile has collar in one corner.
-        assert!(alpha_fraction(&image, |a| a == 255) > 0.7, "{id}: the centre has data");
+        assert!(
+            alpha_fraction(&image, |a| a == 255) > 0.7,
+            "{id}: the centre has data"
+        );
         let mean = mean_channel(&image, 0);
-        assert!((20.0..235.0).contains(&mean), "{id}: 16-bit values stretched into range, mean {mean}");
+        assert!(
+            (20.0..235.0).contains(&mean),
+            "{id}: 16-bit values stretched into range, mean {mean}"
+        );
 
-        let corner = lonlat_to_tile(bounds[0].as_f64().expect("w") + 0.01, bounds[3].as_f64().expect("n") - 0.01, 9);
+        let corner = lonlat_to_tile(
+            bounds[0].as_f64().expect("w") + 0.01,
+            bounds[3].as_f64().expect("n") - 0.01,
+            9,
+        );
         let response = server.get(&tile_path(id, corner, ".png")).await;
         if response.status() == 200 {
             let image = decode_image(&response.bytes().await.expect("body"));
-            assert!(alpha_fraction(&image, |a| a == 0) > 0.3, "{id}: the north-west corner is mostly collar");
+            assert!(
+                alpha_fraction(&image, |a| a == 0) > 0.3,
+                "{id}: the north-west corner is mostly collar"
+            );
         } else {
-            assert_eq!(response.status(), 204, "{id}: an all-collar corner is empty");
+            assert_eq!(
+                response.status(),
+                204,
+                "{id}: an all-collar corner is empty"
+            );
         }
     }
 }
 
 #[tokio::test]
 async fn naip_four_bands_serve_as_rgb() {
-    let Some(naip) = shared_data("imagery-naip-timeseries/m_4709963_se_14_1_20140720.tif") else { return };
+    let Some(naip) = shared_data("imagery-naip-timeseries/m_4709963_se_14_1_20140720.tif") else {
+        return;
+    };
     let folder = folder_with(&[&naip]);
     let server = TestServer::serving(&[folder.path().to_owned()]).await;
     let id = "m_4709963_se_14_1_20140720";
@@ -184,41 +272,80 @@ async fn naip_four_bands_serve_as_rgb() {
     assert_eq!(tilejson["maxzoom"], 15, "5 m pixels near 47 N need zoom 15");
     let bounds = &tilejson["bounds"];
     let centre = (
-        f64::midpoint(bounds[0].as_f64().expect("w"), bounds[2].as_f64().expect("e")),
-        f64::midpoint(bounds[1].as_f64().expect("s"), bounds[3].as_f64().expect("n")),
+        f64::midpoint(
+            bounds[0].as_f64().expect("w"),
+            bounds[2].as_f64().expect("e"),
+        ),
+        f64::midpoint(
+            bounds[1].as_f64().expect("s"),
+            bounds[3].as_f64().expect("n"),
+        ),
     );
-    let response = server.get(&tile_path(id, lonlat_to_tile(centre.0, centre.1, 14), ".png")).await;
+    let response = server
+        .get(&tile_path(
+            id,
+            lonlat_to_tile(centre.0, centre.1, 14),
+            ".png",
+        ))
+        .await;
     assert_eq!(response.status(), 200);
     let image = decode_image(&response.bytes().await.expect("body"));
-    assert_eq!(alpha_fraction(&image, |a| a == 255), 1.0);
-    let coloured = image.pixels().filter(|p| p.0[0] != p.0[1] || p.0[1] != p.0[2]).count();
+    assert!(
+        image.pixels().all(|p| p.0[3] == 255),
+        "every pixel has data"
+    );
+    let coloured = image
+        .pixels()
+        .filter(|p| p.0[0] != p.0[1] || p.0[1] != p.0[2])
+        .count();
     assert!(coloured > 1000, "red, green and blue bands give colour");
 }
 
 #[tokio::test]
 async fn aerial_15cm_serves_at_high_zoom() {
-    let Some(aerial) = shared_data("imagery-usgs-hro-15cm/cog_rgb.tif") else { return };
+    let Some(aerial) = shared_data("imagery-usgs-hro-15cm/cog_rgb.tif") else {
+        return;
+    };
     let folder = folder_with(&[&aerial]);
     let server = TestServer::serving(&[folder.path().to_owned()]).await;
     let tilejson = server.json("/tiles/cog_rgb.json").await;
     let maxzoom = tilejson["maxzoom"].as_u64().expect("maxzoom");
-    assert!((19..=21).contains(&maxzoom), "15 cm pixels need zoom 19 to 21, got {maxzoom}");
+    assert!(
+        (19..=21).contains(&maxzoom),
+        "15 cm pixels need zoom 19 to 21, got {maxzoom}"
+    );
     let bounds = &tilejson["bounds"];
     let centre = (
-        f64::midpoint(bounds[0].as_f64().expect("w"), bounds[2].as_f64().expect("e")),
-        f64::midpoint(bounds[1].as_f64().expect("s"), bounds[3].as_f64().expect("n")),
+        f64::midpoint(
+            bounds[0].as_f64().expect("w"),
+            bounds[2].as_f64().expect("e"),
+        ),
+        f64::midpoint(
+            bounds[1].as_f64().expect("s"),
+            bounds[3].as_f64().expect("n"),
+        ),
     );
     let tile = lonlat_to_tile(centre.0, centre.1, maxzoom as u8);
     let response = server.get(&tile_path("cog_rgb", tile, ".png")).await;
     assert_eq!(response.status(), 200);
     let image = decode_image(&response.bytes().await.expect("body"));
-    assert!(alpha_fraction(&image, |a| a == 255) > 0.2, "the image covers part of the tile");
+    assert!(
+        alpha_fraction(&image, |a| a == 255) > 0.2,
+        "the image covers part of the tile"
+    );
 }
 
 /// Runs a GDAL command-line program and panics with its output when it fails.
 fn gdal_command(program: &str, args: &[&str]) {
-    let output = std::process::Command::new(program).args(args).output().expect("GDAL tools are installed by scripts/setup");
-    assert!(output.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .expect("GDAL tools are installed by scripts/setup");
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test]
@@ -228,11 +355,30 @@ async fn cog_on_tile_grid_sends_stored_bytes() {
     let tci = tci.to_str().expect("utf-8 path");
     // The WebP file keeps the alpha band that the COG driver adds; the JPEG file has none,
     // because JPEG tiles cannot carry transparency.
-    for (name, compression, alpha) in [("grid_webp.tif", "WEBP", "YES"), ("grid_jpeg.tif", "JPEG", "NO")] {
+    for (name, compression, alpha) in [
+        ("grid_webp.tif", "WEBP", "YES"),
+        ("grid_jpeg.tif", "JPEG", "NO"),
+    ] {
         let target = folder.path().join(name);
         gdal_command(
             "gdal_translate",
-            &["-q", "-of", "COG", "-co", "TILING_SCHEME=GoogleMapsCompatible", "-co", "ALIGNED_LEVELS=2", "-co", &format!("ADD_ALPHA={alpha}"), "-co", &format!("COMPRESS={compression}"), "-a_nodata", "none", tci, target.to_str().expect("utf-8")],
+            &[
+                "-q",
+                "-of",
+                "COG",
+                "-co",
+                "TILING_SCHEME=GoogleMapsCompatible",
+                "-co",
+                "ALIGNED_LEVELS=2",
+                "-co",
+                &format!("ADD_ALPHA={alpha}"),
+                "-co",
+                &format!("COMPRESS={compression}"),
+                "-a_nodata",
+                "none",
+                tci,
+                target.to_str().expect("utf-8"),
+            ],
         );
     }
     let server = TestServer::serving(&[folder.path().to_owned()]).await;
@@ -242,19 +388,35 @@ async fn cog_on_tile_grid_sends_stored_bytes() {
         let maxzoom = tilejson["maxzoom"].as_u64().expect("maxzoom") as u8;
         for zoom in [maxzoom, maxzoom - 1] {
             let tile = lonlat_to_tile(-11.43, 24.8, zoom);
-            let response = server.get(&tile_path(id, tile, &format!(".{extension}"))).await;
+            let response = server
+                .get(&tile_path(id, tile, &format!(".{extension}")))
+                .await;
             assert_eq!(response.status(), 200, "{id} {tile}");
             let body = response.bytes().await.expect("body");
             decode_image(&body);
             // A JPEG gets the file's shared tables spliced in after its start marker, so
             // compare from the start-of-scan marker on.
             let stored = match extension {
-                "jpg" => &body[body.windows(2).position(|w| w == [0xFF, 0xDA]).expect("SOS marker")..],
+                "jpg" => {
+                    &body[body
+                        .windows(2)
+                        .position(|w| w == [0xFF, 0xDA])
+                        .expect("SOS marker")..]
+                }
                 _ => &body[..],
             };
-            assert!(file.windows(stored.len()).any(|w| w == stored), "{id} {tile}: the bytes are the stored tile's");
+            assert!(
+                file.windows(stored.len()).any(|w| w == stored),
+                "{id} {tile}: the bytes are the stored tile's"
+            );
         }
-        let png = server.get(&tile_path(id, lonlat_to_tile(-11.43, 24.8, maxzoom), ".png")).await;
+        let png = server
+            .get(&tile_path(
+                id,
+                lonlat_to_tile(-11.43, 24.8, maxzoom),
+                ".png",
+            ))
+            .await;
         assert_eq!(png.status(), 200, "another format is rendered");
         assert_eq!(png.headers()["content-type"], "image/png");
     }
@@ -265,13 +427,23 @@ async fn bad_rasters_are_reported_and_the_rest_served() {
     let folder = tempfile::tempdir().expect("tempdir");
     let tci = std::fs::read(geodata("sentinel2-29rkh/TCI.tif")).expect("read TCI");
     std::fs::write(folder.path().join("truncated.tif"), &tci[..4096]).expect("write");
-    std::fs::write(folder.path().join("garbage.tif"), b"this is not a TIFF file").expect("write");
+    std::fs::write(
+        folder.path().join("garbage.tif"),
+        b"this is not a TIFF file",
+    )
+    .expect("write");
     std::fs::write(folder.path().join("good.tif"), &tci).expect("write");
     {
         let driver = gdal::DriverManager::get_driver_by_name("GTiff").expect("GTiff driver");
         let plain = folder.path().join("plain.tif");
-        let mut dataset = driver.create_with_band_type::<u8, _>(&plain, 64, 64, 1).expect("create");
-        dataset.rasterband(1).expect("band").fill(100.0, None).expect("fill");
+        let dataset = driver
+            .create_with_band_type::<u8, _>(&plain, 64, 64, 1)
+            .expect("create");
+        dataset
+            .rasterband(1)
+            .expect("band")
+            .fill(100.0, None)
+            .expect("fill");
     }
     let server = TestServer::serving(&[folder.path().to_owned()]).await;
     let failures = &server.state.failures;
@@ -280,13 +452,31 @@ async fn bad_rasters_are_reported_and_the_rest_served() {
         let failure = failure.unwrap_or_else(|| panic!("{name} is reported at start-up"));
         assert!(!failure.reason.is_empty(), "{name} has a reason");
     }
-    let plain = failures.iter().find(|f| f.path.ends_with("plain.tif")).expect("plain.tif");
-    assert!(plain.reason.contains("georeferencing"), "the reason names the problem: {}", plain.reason);
+    let plain = failures
+        .iter()
+        .find(|f| f.path.ends_with("plain.tif"))
+        .expect("plain.tif");
+    assert!(
+        plain.reason.contains("georeferencing"),
+        "the reason names the problem: {}",
+        plain.reason
+    );
     let catalog = server.json("/catalog").await;
-    let ids: Vec<&str> = catalog["sources"].as_array().expect("sources").iter().filter_map(|s| s["id"].as_str()).collect();
+    let ids: Vec<&str> = catalog["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
     assert_eq!(ids, ["good"], "only the good file is served");
     let health = server.json("/health").await;
-    assert_eq!(health["failed_sources"].as_array().expect("failures").len(), 3);
+    assert_eq!(
+        health["failed_sources"].as_array().expect("failures").len(),
+        3
+    );
     let tile = lonlat_to_tile(-11.43, 24.8, 9);
-    assert_eq!(server.get(&tile_path("good", tile, ".png")).await.status(), 200);
+    assert_eq!(
+        server.get(&tile_path("good", tile, ".png")).await.status(),
+        200
+    );
 }

@@ -32,8 +32,10 @@ pub struct CogLayout {
     pub levels: Vec<CogLevel>,
 }
 
-/// Relative tolerance for a pixel size or origin to count as on the grid.
+/// Tolerance, in zoom levels, for a pixel size to match a zoom.
 const GRID_TOLERANCE: f64 = 1e-6;
+/// Tolerance, in tiles, for an origin to sit on a tile corner: 1e-5 tiles is 0.003 pixels.
+const ORIGIN_TOLERANCE_TILES: f64 = 1e-5;
 
 /// Returns the layout when `dataset` is an EPSG:3857 GeoTIFF with square 256 or 512 pixel
 /// blocks on the tile grid, compressed as JPEG (YCbCr or grey) or WebP, without nodata.
@@ -52,7 +54,9 @@ pub(super) fn detect(dataset: &Dataset, info: &RasterInfo) -> Option<CogLayout> 
     let format = match info.compression.as_deref() {
         Some("WEBP") if !masked && (alpha || !info.has_mask) => TileFormat::Webp,
         Some("JPEG" | "YCbCr JPEG") if !masked && !info.has_mask => {
-            let ycbcr = dataset.metadata_item("SOURCE_COLOR_SPACE", "IMAGE_STRUCTURE").as_deref()
+            let ycbcr = dataset
+                .metadata_item("SOURCE_COLOR_SPACE", "IMAGE_STRUCTURE")
+                .as_deref()
                 == Some("YCbCr");
             if !((ycbcr && info.bands.len() == 3) || info.bands.len() == 1) {
                 return None;
@@ -63,22 +67,43 @@ pub(super) fn detect(dataset: &Dataset, info: &RasterInfo) -> Option<CogLayout> 
     };
     let block = block_width as u32;
     let transform = info.geo_transform;
-    if transform[2] != 0.0 || transform[4] != 0.0 || transform[1] != -transform[5] {
+    if transform[2] != 0.0
+        || transform[4] != 0.0
+        || (transform[1] + transform[5]).abs() > f64::EPSILON * transform[1].abs()
+    {
         return None;
     }
 
     let mut sizes = vec![(None, info.width, info.height)];
     if let Some(first) = info.bands.first() {
-        sizes.extend(first.overviews.iter().enumerate().map(|(i, &(w, h))| (Some(i), w, h)));
+        sizes.extend(
+            first
+                .overviews
+                .iter()
+                .enumerate()
+                .map(|(i, &(w, h))| (Some(i), w, h)),
+        );
     }
     let levels: Vec<CogLevel> = sizes
         .into_iter()
         .filter_map(|(overview, width, height)| {
             let pixel = transform[1] * info.width as f64 / width as f64;
-            level_on_grid(overview, pixel, transform[0], transform[3], width, height, block)
+            level_on_grid(
+                overview,
+                pixel,
+                transform[0],
+                transform[3],
+                width,
+                height,
+                block,
+            )
         })
         .collect();
-    (!levels.is_empty()).then_some(CogLayout { format, block_size: block, levels })
+    (!levels.is_empty()).then_some(CogLayout {
+        format,
+        block_size: block,
+        levels,
+    })
 }
 
 fn level_on_grid(
@@ -92,13 +117,16 @@ fn level_on_grid(
 ) -> Option<CogLevel> {
     let zoom = tile::zoom_for_resolution(pixel, block);
     let rounded = zoom.round();
-    if (zoom - rounded).abs() > GRID_TOLERANCE || !(0.0..=f64::from(tile::MAX_ZOOM)).contains(&rounded) {
+    if (zoom - rounded).abs() > GRID_TOLERANCE
+        || !(0.0..=f64::from(tile::MAX_ZOOM)).contains(&rounded)
+    {
         return None;
     }
     let tile_width = pixel * f64::from(block);
     let column = (origin_x + tile::ORIGIN_SHIFT) / tile_width;
     let row = (tile::ORIGIN_SHIFT - origin_y) / tile_width;
-    let on_grid = |value: f64| (value - value.round()).abs() < GRID_TOLERANCE * value.abs().max(1.0);
+    // Within a few thousandths of a pixel of a tile corner.
+    let on_grid = |value: f64| (value - value.round()).abs() < ORIGIN_TOLERANCE_TILES;
     if !on_grid(column) || !on_grid(row) || column < 0.0 || row < 0.0 {
         return None;
     }
@@ -128,15 +156,27 @@ impl CogLayout {
             return None;
         }
         let level = self.levels.iter().find(|level| level.zoom == tile.z)?;
-        let column = tile.x.checked_sub(level.first_column).filter(|&c| c < level.columns)?;
-        let row = tile.y.checked_sub(level.first_row).filter(|&r| r < level.rows)?;
+        let column = tile
+            .x
+            .checked_sub(level.first_column)
+            .filter(|&c| c < level.columns)?;
+        let row = tile
+            .y
+            .checked_sub(level.first_row)
+            .filter(|&r| r < level.rows)?;
         let band = dataset.rasterband(1).ok()?;
         let band = match level.overview {
             None => band,
             Some(index) => band.overview(index).ok()?,
         };
-        let offset: u64 = band.metadata_item(&format!("BLOCK_OFFSET_{column}_{row}"), "TIFF")?.parse().ok()?;
-        let size: usize = band.metadata_item(&format!("BLOCK_SIZE_{column}_{row}"), "TIFF")?.parse().ok()?;
+        let offset: u64 = band
+            .metadata_item(&format!("BLOCK_OFFSET_{column}_{row}"), "TIFF")?
+            .parse()
+            .ok()?;
+        let size: usize = band
+            .metadata_item(&format!("BLOCK_SIZE_{column}_{row}"), "TIFF")?
+            .parse()
+            .ok()?;
         if offset == 0 || size == 0 {
             return None;
         }
@@ -157,9 +197,13 @@ fn splice_jpeg_tables(tile: &[u8], tables_hex: Option<&str>) -> Option<Vec<u8>> 
     if !tile.starts_with(&[0xFF, 0xD8]) {
         return None;
     }
-    let Some(hex) = tables_hex else { return Some(tile.to_vec()) };
+    let Some(hex) = tables_hex else {
+        return Some(tile.to_vec());
+    };
     let tables = decode_hex(hex)?;
-    let inner = tables.strip_prefix(&[0xFF, 0xD8])?.strip_suffix(&[0xFF, 0xD9])?;
+    let inner = tables
+        .strip_prefix(&[0xFF, 0xD8])?
+        .strip_suffix(&[0xFF, 0xD9])?;
     let mut out = Vec::with_capacity(tile.len() + inner.len());
     out.extend_from_slice(&tile[..2]);
     out.extend_from_slice(inner);
@@ -169,10 +213,13 @@ fn splice_jpeg_tables(tile: &[u8], tables_hex: Option<&str>) -> Option<Vec<u8>> 
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     let hex = hex.trim();
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -183,7 +230,12 @@ mod tests {
     fn tables_go_after_start_of_image() {
         let tile = [0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0xD9];
         let spliced = splice_jpeg_tables(&tile, Some("FFD8FFDB0003AAFFD9")).expect("splice");
-        assert_eq!(spliced, vec![0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x03, 0xAA, 0xFF, 0xDA, 1, 2, 0xFF, 0xD9]);
+        assert_eq!(
+            spliced,
+            vec![
+                0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x03, 0xAA, 0xFF, 0xDA, 1, 2, 0xFF, 0xD9
+            ]
+        );
     }
 
     #[test]
@@ -200,8 +252,12 @@ mod tests {
         let tile_width = pixel * 256.0;
         let origin_x = -tile::ORIGIN_SHIFT + 300.0 * tile_width;
         let origin_y = tile::ORIGIN_SHIFT - 400.0 * tile_width;
-        let level = level_on_grid(None, pixel, origin_x, origin_y, 1000, 600, 256).expect("on grid");
-        assert_eq!((level.zoom, level.first_column, level.first_row), (10, 300, 400));
+        let level =
+            level_on_grid(None, pixel, origin_x, origin_y, 1000, 600, 256).expect("on grid");
+        assert_eq!(
+            (level.zoom, level.first_column, level.first_row),
+            (10, 300, 400)
+        );
         assert_eq!((level.columns, level.rows), (4, 3));
         assert!(level_on_grid(None, pixel * 1.1, origin_x, origin_y, 10, 10, 256).is_none());
         assert!(level_on_grid(None, pixel, origin_x + 10.0, origin_y, 10, 10, 256).is_none());

@@ -15,7 +15,12 @@ pub enum EncodeError {
     #[error("cannot encode a raster tile as {0}: only png, jpg and webp are raster formats")]
     NotRaster(TileFormat),
     #[error("encoding a {width}x{height} tile as {format} failed: {source}")]
-    Image { format: TileFormat, width: u32, height: u32, source: image::ImageError },
+    Image {
+        format: TileFormat,
+        width: u32,
+        height: u32,
+        source: image::ImageError,
+    },
 }
 
 /// Encodes `rgba` (row-major, 4 bytes a pixel) in `format`.
@@ -31,16 +36,25 @@ pub fn encode_rgba(
 ) -> Result<Vec<u8>, EncodeError> {
     let opaque = rgba.chunks_exact(4).all(|pixel| pixel[3] == 255);
     let mut out = Vec::with_capacity(rgba.len() / 3);
-    let wrap = |source| EncodeError::Image { format, width, height, source };
+    let wrap = |source| EncodeError::Image {
+        format,
+        width,
+        height,
+        source,
+    };
     match format {
         TileFormat::Png => {
             let encoder =
                 PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
             if opaque {
                 let rgb = drop_alpha(rgba);
-                encoder.write_image(&rgb, width, height, ExtendedColorType::Rgb8).map_err(wrap)?;
+                encoder
+                    .write_image(&rgb, width, height, ExtendedColorType::Rgb8)
+                    .map_err(wrap)?;
             } else {
-                encoder.write_image(rgba, width, height, ExtendedColorType::Rgba8).map_err(wrap)?;
+                encoder
+                    .write_image(rgba, width, height, ExtendedColorType::Rgba8)
+                    .map_err(wrap)?;
             }
         }
         TileFormat::Jpeg => {
@@ -60,7 +74,9 @@ pub fn encode_rgba(
 }
 
 fn drop_alpha(rgba: &[u8]) -> Vec<u8> {
-    rgba.chunks_exact(4).flat_map(|pixel| [pixel[0], pixel[1], pixel[2]]).collect()
+    rgba.chunks_exact(4)
+        .flat_map(|pixel| [pixel[0], pixel[1], pixel[2]])
+        .collect()
 }
 
 #[cfg(test)]
@@ -70,7 +86,11 @@ mod tests {
     fn checkerboard(size: u32, alpha: u8) -> Vec<u8> {
         (0..size * size)
             .flat_map(|i| {
-                let value = if (i / size + i % size) % 2 == 0 { 200 } else { 20 };
+                let value = if (i / size + i % size).is_multiple_of(2) {
+                    200
+                } else {
+                    20
+                };
                 [value, value / 2, 255 - value, alpha]
             })
             .collect()

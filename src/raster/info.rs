@@ -54,11 +54,17 @@ pub struct RasterInfo {
 impl RasterInfo {
     /// Indexes of the bands that carry colour, leaving out an alpha band.
     pub fn colour_bands(&self) -> Vec<usize> {
-        self.bands.iter().filter(|band| band.color != "alpha").map(|band| band.index).collect()
+        self.bands
+            .iter()
+            .filter(|band| band.color != "alpha")
+            .map(|band| band.index)
+            .collect()
     }
 
     pub fn data_type(&self) -> &str {
-        self.bands.first().map_or("unknown", |band| band.data_type.as_str())
+        self.bands
+            .first()
+            .map_or("unknown", |band| band.data_type.as_str())
     }
 
     /// The zoom whose 256-pixel tiles have the file's own pixel size, as a fraction.
@@ -69,16 +75,26 @@ impl RasterInfo {
 
 /// Reads the facts of an opened raster dataset. `path` is only used in messages.
 pub fn read_info(path: &Path, dataset: &Dataset) -> Result<RasterInfo, RasterError> {
-    let gdal_error = |source| RasterError::Gdal { path: path.to_owned(), source };
+    let gdal_error = |source| RasterError::Gdal {
+        path: path.to_owned(),
+        source,
+    };
     let (width, height) = dataset.raster_size();
     if dataset.raster_count() == 0 {
         return Err(RasterError::NoBands(path.to_owned()));
     }
-    let geo_transform =
-        dataset.geo_transform().map_err(|_| RasterError::NotGeoreferenced(path.to_owned()))?;
-    let spatial_ref =
-        dataset.spatial_ref().map_err(|_| RasterError::NotGeoreferenced(path.to_owned()))?;
-    if geo_transform == [0.0, 1.0, 0.0, 0.0, 0.0, 1.0] {
+    let geo_transform = dataset
+        .geo_transform()
+        .map_err(|_| RasterError::NotGeoreferenced(path.to_owned()))?;
+    let spatial_ref = dataset
+        .spatial_ref()
+        .map_err(|_| RasterError::NotGeoreferenced(path.to_owned()))?;
+    #[allow(
+        clippy::float_cmp,
+        reason = "GDAL returns exactly this default for a file without one"
+    )]
+    let identity = geo_transform == [0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+    if identity {
         return Err(RasterError::NotGeoreferenced(path.to_owned()));
     }
     if geo_transform[2] != 0.0 || geo_transform[4] != 0.0 {
@@ -86,38 +102,9 @@ pub fn read_info(path: &Path, dataset: &Dataset) -> Result<RasterInfo, RasterErr
         tracing::debug!(path = %path.display(), "raster grid is rotated");
     }
 
-    let corner = |px: f64, py: f64| {
-        (
-            geo_transform[0] + px * geo_transform[1] + py * geo_transform[2],
-            geo_transform[3] + px * geo_transform[4] + py * geo_transform[5],
-        )
-    };
-    let corners =
-        [corner(0.0, 0.0), corner(width as f64, 0.0), corner(0.0, height as f64), corner(width as f64, height as f64)];
-    let native_bounds = Bbox {
-        min_x: corners.iter().map(|c| c.0).fold(f64::INFINITY, f64::min),
-        min_y: corners.iter().map(|c| c.1).fold(f64::INFINITY, f64::min),
-        max_x: corners.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max),
-        max_y: corners.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max),
-    };
+    let native_bounds = grid_bounds(&geo_transform, width, height);
 
-    let mut source_srs = spatial_ref.clone();
-    source_srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    let mut wgs84 = SpatialRef::from_epsg(4326).map_err(gdal_error)?;
-    wgs84.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    let to_lonlat = CoordTransform::new(&source_srs, &wgs84).map_err(gdal_error)?;
-    let lonlat = to_lonlat
-        .transform_bounds(
-            &[native_bounds.min_x, native_bounds.min_y, native_bounds.max_x, native_bounds.max_y],
-            21,
-        )
-        .map_err(gdal_error)?;
-    let bounds_lonlat = Bbox {
-        min_x: lonlat[0].max(-180.0),
-        min_y: lonlat[1].max(-tile::MAX_LATITUDE),
-        max_x: lonlat[2].min(180.0),
-        max_y: lonlat[3].min(tile::MAX_LATITUDE),
-    };
+    let bounds_lonlat = lonlat_bounds(&spatial_ref, &native_bounds).map_err(gdal_error)?;
     let bounds_mercator = tile::bbox_lonlat_to_mercator(&bounds_lonlat);
 
     let centre_lat = f64::midpoint(bounds_lonlat.min_y, bounds_lonlat.max_y);
@@ -129,28 +116,16 @@ pub fn read_info(path: &Path, dataset: &Dataset) -> Result<RasterInfo, RasterErr
         )
     } else {
         let units = spatial_ref.linear_units();
-        (geo_transform[1].abs() * units, geo_transform[5].abs() * units)
+        (
+            geo_transform[1].abs() * units,
+            geo_transform[5].abs() * units,
+        )
     };
     let resolution_mercator = bounds_mercator.width() / width as f64;
 
     let first = dataset.rasterband(1).map_err(gdal_error)?;
     let mask_flags = first.mask_flags().map_err(gdal_error)?;
-    let mut bands = Vec::with_capacity(dataset.raster_count());
-    for index in 1..=dataset.raster_count() {
-        let band = dataset.rasterband(index).map_err(gdal_error)?;
-        let overview_count = band.overview_count().map_err(gdal_error)?.max(0) as usize;
-        let overviews = (0..overview_count)
-            .filter_map(|i| band.overview(i).ok().map(|overview| overview.size()))
-            .collect();
-        bands.push(BandInfo {
-            index,
-            data_type: data_type_name(band.band_type()).to_owned(),
-            color: color_name(band.color_interpretation()).to_owned(),
-            nodata: band.no_data_value(),
-            has_color_table: band.color_table().is_some(),
-            overviews,
-        });
-    }
+    let bands = read_bands(dataset).map_err(gdal_error)?;
 
     Ok(RasterInfo {
         driver: dataset.driver().short_name(),
@@ -172,6 +147,75 @@ pub fn read_info(path: &Path, dataset: &Dataset) -> Result<RasterInfo, RasterErr
     })
 }
 
+/// The corners' bounding box of a `width` by `height` grid, in the grid's CRS.
+fn grid_bounds(geo_transform: &[f64; 6], width: usize, height: usize) -> Bbox {
+    let corner = |px: f64, py: f64| {
+        (
+            geo_transform[0] + px * geo_transform[1] + py * geo_transform[2],
+            geo_transform[3] + px * geo_transform[4] + py * geo_transform[5],
+        )
+    };
+    let (w, h) = (width as f64, height as f64);
+    let corners = [
+        corner(0.0, 0.0),
+        corner(w, 0.0),
+        corner(0.0, h),
+        corner(w, h),
+    ];
+    Bbox {
+        min_x: corners.iter().map(|c| c.0).fold(f64::INFINITY, f64::min),
+        min_y: corners.iter().map(|c| c.1).fold(f64::INFINITY, f64::min),
+        max_x: corners
+            .iter()
+            .map(|c| c.0)
+            .fold(f64::NEG_INFINITY, f64::max),
+        max_y: corners
+            .iter()
+            .map(|c| c.1)
+            .fold(f64::NEG_INFINITY, f64::max),
+    }
+}
+
+/// Transforms `native` to lon/lat with 21 points along each edge, so that curved edges are
+/// covered, and clamps latitude to the Web Mercator range.
+fn lonlat_bounds(spatial_ref: &SpatialRef, native: &Bbox) -> gdal::errors::Result<Bbox> {
+    let mut source_srs = spatial_ref.clone();
+    source_srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let mut wgs84 = SpatialRef::from_epsg(4326)?;
+    wgs84.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let to_lonlat = CoordTransform::new(&source_srs, &wgs84)?;
+    let lonlat = to_lonlat.transform_bounds(
+        &[native.min_x, native.min_y, native.max_x, native.max_y],
+        21,
+    )?;
+    Ok(Bbox {
+        min_x: lonlat[0].max(-180.0),
+        min_y: lonlat[1].max(-tile::MAX_LATITUDE),
+        max_x: lonlat[2].min(180.0),
+        max_y: lonlat[3].min(tile::MAX_LATITUDE),
+    })
+}
+
+fn read_bands(dataset: &Dataset) -> gdal::errors::Result<Vec<BandInfo>> {
+    let mut bands = Vec::with_capacity(dataset.raster_count());
+    for index in 1..=dataset.raster_count() {
+        let band = dataset.rasterband(index)?;
+        let overview_count = band.overview_count()?.max(0) as usize;
+        let overviews = (0..overview_count)
+            .filter_map(|i| band.overview(i).ok().map(|overview| overview.size()))
+            .collect();
+        bands.push(BandInfo {
+            index,
+            data_type: data_type_name(band.band_type()).to_owned(),
+            color: color_name(&band.color_interpretation()).to_owned(),
+            nodata: band.no_data_value(),
+            has_color_table: band.color_table().is_some(),
+            overviews,
+        });
+    }
+    Ok(bands)
+}
+
 fn data_type_name(data_type: GdalDataType) -> &'static str {
     match data_type {
         GdalDataType::UInt8 => "uint8",
@@ -187,7 +231,7 @@ fn data_type_name(data_type: GdalDataType) -> &'static str {
     }
 }
 
-fn color_name(color: ColorInterpretation) -> &'static str {
+fn color_name(color: &ColorInterpretation) -> &'static str {
     match color {
         ColorInterpretation::RedBand => "red",
         ColorInterpretation::GreenBand => "green",

@@ -17,32 +17,54 @@ use thiserror::Error;
 
 pub use self::cog::CogLayout;
 pub use self::info::{BandInfo, RasterInfo, read_info};
-pub use self::options::{RasterOptions, Rescale, Resampling};
+pub use self::options::{RasterOptions, Resampling, Rescale};
 use crate::format::TileFormat;
 use crate::tile::{self, Bbox, TileCoord};
 
 #[derive(Debug, Error)]
 pub enum RasterError {
     #[error("cannot open raster {path}: {source}")]
-    Open { path: PathBuf, source: gdal::errors::GdalError },
+    Open {
+        path: PathBuf,
+        source: gdal::errors::GdalError,
+    },
     #[error("GDAL failed on {path}: {source}")]
-    Gdal { path: PathBuf, source: gdal::errors::GdalError },
+    Gdal {
+        path: PathBuf,
+        source: gdal::errors::GdalError,
+    },
     #[error(
         "raster {0} has no georeferencing (no geotransform or no CRS): add them with gdal_edit.py -a_srs and -a_ullr, or serve a georeferenced copy"
     )]
     NotGeoreferenced(PathBuf),
     #[error("raster {0} has no bands")]
     NoBands(PathBuf),
-    #[error("band {band} is out of range for {path}, which has {count} bands: fix `bands` in the configuration")]
-    BandOutOfRange { path: PathBuf, band: usize, count: usize },
+    #[error(
+        "band {band} is out of range for {path}, which has {count} bands: fix `bands` in the configuration"
+    )]
+    BandOutOfRange {
+        path: PathBuf,
+        band: usize,
+        count: usize,
+    },
     #[error("raster {path} is truncated or corrupt: reading its pixels failed: {source}")]
-    Unreadable { path: PathBuf, source: gdal::errors::GdalError },
+    Unreadable {
+        path: PathBuf,
+        source: gdal::errors::GdalError,
+    },
     #[error("warping a tile of {path} failed: {source}")]
-    Warp { path: PathBuf, source: crate::gdal_ffi::GdalCallError },
+    Warp {
+        path: PathBuf,
+        source: crate::gdal_ffi::GdalCallError,
+    },
     #[error(transparent)]
     Encode(#[from] encode::EncodeError),
     #[error("reading statistics of band {band} of {path} failed: {source}")]
-    Statistics { path: PathBuf, band: usize, source: gdal::errors::GdalError },
+    Statistics {
+        path: PathBuf,
+        band: usize,
+        source: gdal::errors::GdalError,
+    },
 }
 
 /// A GeoTIFF or COG served as imagery tiles.
@@ -70,8 +92,10 @@ impl RasterSource {
     /// Blocking: call it at start-up or on a worker thread.
     pub fn open(path: &Path, options: RasterOptions) -> Result<Self, RasterError> {
         static NEXT_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let dataset = Dataset::open(path)
-            .map_err(|source| RasterError::Open { path: path.to_owned(), source })?;
+        let dataset = Dataset::open(path).map_err(|source| RasterError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
         let info = read_info(path, &dataset)?;
         probe_read(path, &dataset, &info)?;
 
@@ -82,8 +106,9 @@ impl RasterSource {
         // A file cut on the tile grid has a native zoom a rounding error above a whole number;
         // the tolerance keeps that from adding a zoom level.
         let native_zoom = info.native_zoom() - 0.01;
-        let maxzoom =
-            options.maxzoom.unwrap_or_else(|| (native_zoom.ceil().max(0.0) as u8).min(tile::MAX_ZOOM));
+        let maxzoom = options
+            .maxzoom
+            .unwrap_or_else(|| (native_zoom.ceil().max(0.0) as u8).min(tile::MAX_ZOOM));
         let minzoom = options.minzoom.unwrap_or(0).min(maxzoom);
         let cog = if translate_args.is_none() && stretch.is_none() {
             cog::detect(&dataset, &info)
@@ -130,7 +155,8 @@ impl RasterSource {
 
     /// Whether any pixel of `tile` can fall inside the image's bounds.
     pub fn covers(&self, tile: TileCoord) -> bool {
-        tile.bounds_mercator().intersects(&self.info.bounds_mercator)
+        tile.bounds_mercator()
+            .intersects(&self.info.bounds_mercator)
     }
 
     /// The COG layout when stored tiles can be sent unchanged for some requests.
@@ -156,14 +182,19 @@ impl RasterSource {
         let Some(rgba) = render::render_rgba(self, tile, tile_size, resampling)? else {
             return Ok(None);
         };
-        Ok(Some(encode::encode_rgba(&rgba, tile_size, tile_size, format)?))
+        Ok(Some(encode::encode_rgba(
+            &rgba, tile_size, tile_size, format,
+        )?))
     }
 }
 
 /// Reads the smallest overview, or a window at the centre of an image without overviews, so
 /// that a truncated or corrupt file is reported at start-up instead of failing tile by tile.
 fn probe_read(path: &Path, dataset: &Dataset, info: &RasterInfo) -> Result<(), RasterError> {
-    let error = |source| RasterError::Unreadable { path: path.to_owned(), source };
+    let error = |source| RasterError::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
     let band = dataset.rasterband(1).map_err(error)?;
     let smallest = info.bands[0]
         .overviews
@@ -171,15 +202,19 @@ fn probe_read(path: &Path, dataset: &Dataset, info: &RasterInfo) -> Result<(), R
         .enumerate()
         .min_by_key(|(_, (width, height))| width * height)
         .filter(|(_, (width, height))| width * height <= 1 << 20);
-    let (band, window, size) = match smallest {
-        Some((index, &(width, height))) => (band.overview(index).map_err(error)?, (0, 0), (width, height)),
-        None => {
-            let size = (info.width.min(256), info.height.min(256));
-            let window = ((info.width - size.0) / 2, (info.height - size.1) / 2);
-            (band, (window.0 as isize, window.1 as isize), size)
-        }
+    let (band, window, size) = if let Some((index, &(width, height))) = smallest {
+        (
+            band.overview(index).map_err(error)?,
+            (0, 0),
+            (width, height),
+        )
+    } else {
+        let size = (info.width.min(256), info.height.min(256));
+        let window = ((info.width - size.0) / 2, (info.height - size.1) / 2);
+        (band, (window.0 as isize, window.1 as isize), size)
     };
-    band.read_as::<f64>(window, size, (size.0.min(64), size.1.min(64)), None).map_err(error)?;
+    band.read_as::<f64>(window, size, (size.0.min(64), size.1.min(64)), None)
+        .map_err(error)?;
     Ok(())
 }
 
@@ -193,7 +228,11 @@ fn band_plan(
     let count = info.bands.len();
     for &band in options.bands.iter().flatten() {
         if band == 0 || band > count {
-            return Err(RasterError::BandOutOfRange { path: path.to_owned(), band, count });
+            return Err(RasterError::BandOutOfRange {
+                path: path.to_owned(),
+                band,
+                count,
+            });
         }
     }
     let colour = info.colour_bands();

@@ -94,14 +94,21 @@ impl FromStr for Rescale {
             let (a, b) = rest.split_once(',').ok_or_else(invalid)?;
             let a: f64 = a.trim().parse().map_err(|_| invalid())?;
             let b: f64 = b.trim().parse().map_err(|_| invalid())?;
-            if a.is_finite() && b.is_finite() && a < b { Ok((a, b)) } else { Err(invalid()) }
+            if a.is_finite() && b.is_finite() && a < b {
+                Ok((a, b))
+            } else {
+                Err(invalid())
+            }
         };
         let text_lower = text.trim().to_ascii_lowercase();
         match text_lower.as_str() {
             "auto" => Ok(Self::Auto),
             "none" => Ok(Self::None),
             "minmax" => Ok(Self::MinMax),
-            "percentile" => Ok(Self::Percentile { low: 2.0, high: 98.0 }),
+            "percentile" => Ok(Self::Percentile {
+                low: 2.0,
+                high: 98.0,
+            }),
             other => {
                 if let Some(rest) = other.strip_prefix("percentile:") {
                     let (low, high) = pair(rest)?;
@@ -180,7 +187,11 @@ pub(super) fn stretch_for(
         Rescale::MinMax => selected
             .iter()
             .map(|&band| {
-                let error = |source| RasterError::Statistics { path: path.to_owned(), band, source };
+                let error = |source| RasterError::Statistics {
+                    path: path.to_owned(),
+                    band,
+                    source,
+                };
                 let min_max = dataset
                     .rasterband(band)
                     .and_then(|b| b.compute_raster_min_max(true))
@@ -204,8 +215,11 @@ fn percentiles(
     selected
         .iter()
         .map(|&band_index| {
-            let error =
-                |source| RasterError::Statistics { path: path.to_owned(), band: band_index, source };
+            let error = |source| RasterError::Statistics {
+                path: path.to_owned(),
+                band: band_index,
+                source,
+            };
             let band = dataset.rasterband(band_index).map_err(error)?;
             let min_max = band.compute_raster_min_max(true).map_err(error)?;
             if min_max.max <= min_max.min {
@@ -235,7 +249,11 @@ fn percentiles(
 
 /// Keeps a stretch from dividing by zero on a constant band.
 fn widen((min, max): (f64, f64)) -> (f64, f64) {
-    if max > min { (min, max) } else { (min, min + 1.0) }
+    if max > min {
+        (min, max)
+    } else {
+        (min, min + 1.0)
+    }
 }
 
 #[cfg(test)]
@@ -248,9 +266,27 @@ mod tests {
             ("auto", Rescale::Auto),
             ("none", Rescale::None),
             ("MinMax", Rescale::MinMax),
-            ("percentile", Rescale::Percentile { low: 2.0, high: 98.0 }),
-            ("percentile:1,99.5", Rescale::Percentile { low: 1.0, high: 99.5 }),
-            ("range:0,3000", Rescale::Range { min: 0.0, max: 3000.0 }),
+            (
+                "percentile",
+                Rescale::Percentile {
+                    low: 2.0,
+                    high: 98.0,
+                },
+            ),
+            (
+                "percentile:1,99.5",
+                Rescale::Percentile {
+                    low: 1.0,
+                    high: 99.5,
+                },
+            ),
+            (
+                "range:0,3000",
+                Rescale::Range {
+                    min: 0.0,
+                    max: 3000.0,
+                },
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(text.parse::<Rescale>(), Ok(expected), "{text}");
@@ -259,7 +295,13 @@ mod tests {
 
     #[test]
     fn rescale_rejects_bad_ranges() {
-        for text in ["range:5,1", "percentile:-1,50", "percentile:2,101", "range:a,b", "stretch"] {
+        for text in [
+            "range:5,1",
+            "percentile:-1,50",
+            "percentile:2,101",
+            "range:a,b",
+            "stretch",
+        ] {
             let error = text.parse::<Rescale>().expect_err(text);
             assert!(error.contains(text), "{error}");
         }

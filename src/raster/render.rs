@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use gdal::raster::GdalType;
 use gdal::spatial_ref::SpatialRef;
@@ -42,26 +43,30 @@ fn with_dataset<T>(
 ) -> Result<T, RasterError> {
     DATASETS.with(|cell| {
         let mut datasets = cell.borrow_mut();
-        if !datasets.contains_key(&source.key) {
-            let dataset = open_for_warp(source)?;
-            datasets.insert(source.key, dataset);
-        }
-        let dataset = datasets.get(&source.key).expect("inserted above");
+        let dataset = match datasets.entry(source.key) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(open_for_warp(source)?),
+        };
         work(dataset.dataset())
     })
 }
 
 fn open_for_warp(source: &RasterSource) -> Result<OpenDataset, RasterError> {
     let path = &source.path;
-    let file =
-        Dataset::open(path).map_err(|source| RasterError::Open { path: path.clone(), source })?;
-    let vrt = match &source.translate_args {
-        None => None,
-        Some(args) => Some(
-            gdal_ffi::translate_to_vrt(&file, args)
-                .map_err(|source| RasterError::Warp { path: path.clone(), source })?,
-        ),
-    };
+    let file = Dataset::open(path).map_err(|source| RasterError::Open {
+        path: path.clone(),
+        source,
+    })?;
+    let vrt =
+        match &source.translate_args {
+            None => None,
+            Some(args) => Some(gdal_ffi::translate_to_vrt(&file, args).map_err(|source| {
+                RasterError::Warp {
+                    path: path.clone(),
+                    source,
+                }
+            })?),
+        };
     Ok(OpenDataset { vrt, file })
 }
 
@@ -73,7 +78,9 @@ pub(super) fn stored_tile(
     tile_size: u32,
     format: crate::format::TileFormat,
 ) -> Result<Option<Vec<u8>>, RasterError> {
-    with_dataset(source, |dataset| Ok(cog.stored_tile(dataset, &source.path, tile, tile_size, format)))
+    with_dataset(source, |dataset| {
+        Ok(cog.stored_tile(dataset, &source.path, tile, tile_size, format))
+    })
 }
 
 /// Warps `tile` into RGBA bytes, `tile_size` pixels a side, or `None` when no pixel has data.
@@ -96,7 +103,11 @@ pub(super) fn render_rgba(
                     let factor = 255.0 / (max - min);
                     values
                         .iter()
-                        .map(|&value| ((f64::from(value) - min) * factor).round().clamp(0.0, 255.0) as u8)
+                        .map(|&value| {
+                            ((f64::from(value) - min) * factor)
+                                .round()
+                                .clamp(0.0, 255.0) as u8
+                        })
                         .collect()
                 })
                 .collect::<Vec<Vec<u8>>>();
@@ -132,7 +143,10 @@ fn warp<T: GdalType + Copy + Default>(
     resampling: Resampling,
 ) -> Result<(Vec<Vec<T>>, Vec<u8>), RasterError> {
     let path = &source.path;
-    let gdal_error = |error| RasterError::Gdal { path: path.clone(), source: error };
+    let gdal_error = |error| RasterError::Gdal {
+        path: path.clone(),
+        source: error,
+    };
     let size = tile_size as usize;
     let bands = source.colour_bands;
     let driver = DriverManager::get_driver_by_name("MEM").map_err(gdal_error)?;
@@ -140,7 +154,7 @@ fn warp<T: GdalType + Copy + Default>(
         .create_with_band_type::<T, _>("", size, size, bands + 1)
         .map_err(gdal_error)?;
     let bounds = tile.bounds_mercator();
-    let pixel = bounds.width() / tile_size as f64;
+    let pixel = bounds.width() / f64::from(tile_size);
     target
         .set_geo_transform(&[bounds.min_x, pixel, 0.0, bounds.max_y, 0.0, -pixel])
         .map_err(gdal_error)?;
@@ -148,7 +162,10 @@ fn warp<T: GdalType + Copy + Default>(
         Ok(mercator) => target.set_spatial_ref(mercator).map_err(gdal_error),
         Err(message) => Err(RasterError::Warp {
             path: path.clone(),
-            source: gdal_ffi::GdalCallError::Failed { utility: "OSRImportFromEPSG", message: message.clone() },
+            source: gdal_ffi::GdalCallError::Failed {
+                utility: "OSRImportFromEPSG",
+                message: message.clone(),
+            },
         }),
     })?;
 
@@ -156,8 +173,10 @@ fn warp<T: GdalType + Copy + Default>(
         .iter()
         .map(|&arg| arg.to_owned())
         .collect();
-    gdal_ffi::warp_into(dataset, &mut target, &args)
-        .map_err(|error| RasterError::Warp { path: path.clone(), source: error })?;
+    gdal_ffi::warp_into(dataset, &mut target, &args).map_err(|error| RasterError::Warp {
+        path: path.clone(),
+        source: error,
+    })?;
 
     let mut colour = Vec::with_capacity(bands);
     for index in 1..=bands {

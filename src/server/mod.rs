@@ -78,7 +78,9 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves on `listener` until Ctrl-C or SIGTERM.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
 }
 
 async fn shutdown_signal() {
@@ -109,7 +111,10 @@ async fn shutdown_signal() {
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     response
 }
@@ -123,7 +128,10 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
-        .filter(|host| host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .filter(|host| {
+            host.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
         .unwrap_or("localhost");
     format!("http://{host}")
 }
@@ -140,17 +148,25 @@ pub(crate) fn cached_response(
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|tag| {
-            let tag = tag.trim();
-            tag == "*" || tag.trim_start_matches("W/") == etag
-        }));
-    let mut response =
-        if matches { StatusCode::NOT_MODIFIED.into_response() } else { body.into_response() };
+        .is_some_and(|value| {
+            value.split(',').any(|tag| {
+                let tag = tag.trim();
+                tag == "*" || tag.trim_start_matches("W/") == etag
+            })
+        });
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        body.into_response()
+    };
     let response_headers = response.headers_mut();
     if !matches {
         response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
     }
-    response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex is a valid header"));
+    response_headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex is a valid header"),
+    );
     response_headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_str(&cache_control).expect("ASCII is a valid header"),
@@ -160,7 +176,11 @@ pub(crate) fn cached_response(
 
 async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let base = base_url(&state, &headers);
-    let sources: Vec<_> = state.catalog.iter().map(|source| source.catalog_entry(&base)).collect();
+    let sources: Vec<_> = state
+        .catalog
+        .iter()
+        .map(|source| source.catalog_entry(&base))
+        .collect();
     let styles: Vec<_> = crate::styles::list(&state.config.styles)
         .into_iter()
         .map(|id| json!({ "id": id, "url": format!("{base}/styles/{id}.json") }))
@@ -184,13 +204,21 @@ async fn health(State(state): State<AppState>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
     });
     let mut response = body.to_string().into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
 async fn not_found(request: Request) -> Problem {
-    Problem::not_found(format!("no route for {}: see /catalog", request.uri().path()))
+    Problem::not_found(format!(
+        "no route for {}: see /catalog",
+        request.uri().path()
+    ))
 }
 
 async fn viewer_index() -> Response {
@@ -206,7 +234,10 @@ fn viewer_response(file: &str) -> Response {
         Some(asset) => {
             let mut response = asset.bytes.into_response();
             let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.media_type));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.media_type),
+            );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             response
         }
@@ -221,11 +252,17 @@ async fn style(
 ) -> Result<Response, Problem> {
     let id = file.strip_suffix(".json").unwrap_or(&file);
     let base = base_url(&state, &headers);
-    let style = crate::styles::load(&state.config.styles, id, &base).map_err(|error| match error {
-        crate::styles::StyleError::NotFound(_) | crate::styles::StyleError::InvalidId(_) => {
-            Problem::not_found(error.to_string())
-        }
-        other => Problem::internal(other.to_string()),
-    })?;
-    Ok(cached_response(&state, &headers, style.into_bytes(), "application/json"))
+    let style =
+        crate::styles::load(&state.config.styles, id, &base).map_err(|error| match error {
+            crate::styles::StyleError::NotFound(_) | crate::styles::StyleError::InvalidId(_) => {
+                Problem::not_found(error.to_string())
+            }
+            other => Problem::internal(other.to_string()),
+        })?;
+    Ok(cached_response(
+        &state,
+        &headers,
+        style.into_bytes(),
+        "application/json",
+    ))
 }

@@ -15,11 +15,21 @@ pub struct Problem {
 
 impl Problem {
     pub fn bad_parameter(parameter: &'static str, detail: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, title: "Invalid parameter", detail: detail.into(), parameter: Some(parameter) }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            title: "Invalid parameter",
+            detail: detail.into(),
+            parameter: Some(parameter),
+        }
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, title: "Not found", detail: detail.into(), parameter: None }
+        Self {
+            status: StatusCode::NOT_FOUND,
+            title: "Not found",
+            detail: detail.into(),
+            parameter: None,
+        }
     }
 
     pub fn internal(detail: impl Into<String>) -> Self {
@@ -54,7 +64,10 @@ impl IntoResponse for Problem {
         }
         let mut response = (self.status, body.to_string()).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }

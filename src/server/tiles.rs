@@ -26,7 +26,10 @@ struct TileName {
 
 fn parse_tile_name(name: &str) -> Result<TileName, Problem> {
     let (stem, extension) = name.rsplit_once('.').ok_or_else(|| {
-        Problem::bad_parameter("format", format!("tile {name:?} has no extension: add .png, .jpg, .webp or .pbf"))
+        Problem::bad_parameter(
+            "format",
+            format!("tile {name:?} has no extension: add .png, .jpg, .webp or .pbf"),
+        )
     })?;
     let format = TileFormat::from_extension(extension).ok_or_else(|| {
         Problem::bad_parameter(
@@ -39,7 +42,10 @@ fn parse_tile_name(name: &str) -> Result<TileName, Problem> {
         Some((y, "1x")) => (y, 1),
         Some((y, "2x")) => (y, 2),
         Some((_, other)) => {
-            return Err(Problem::bad_parameter("scale", format!("unknown scale @{other}: use @2x or none")));
+            return Err(Problem::bad_parameter(
+                "scale",
+                format!("unknown scale @{other}: use @2x or none"),
+            ));
         }
     };
     let y = parse_coordinate("y", y)?;
@@ -50,24 +56,30 @@ fn parse_coordinate(parameter: &'static str, text: &str) -> Result<u64, Problem>
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) || text.len() > 12 {
         return Err(Problem::bad_parameter(
             parameter,
-            format!("{parameter} = {text:?} is not a tile coordinate: use a whole number from 0 to 2^z - 1"),
+            format!(
+                "{parameter} = {text:?} is not a tile coordinate: use a whole number from 0 to 2^z - 1"
+            ),
         ));
     }
-    text.parse().map_err(|_| Problem::bad_parameter(parameter, format!("{parameter} = {text:?} is too large")))
+    text.parse().map_err(|_| {
+        Problem::bad_parameter(parameter, format!("{parameter} = {text:?} is too large"))
+    })
 }
 
 fn find_source(state: &AppState, id: &str) -> Result<Arc<Source>, Problem> {
     if crate::config::validate_id(id).is_err() {
         return Err(Problem::bad_parameter(
             "source",
-            format!("invalid source id {id:?}: ids are letters, digits, '.', '_' and '-'; see /catalog"),
+            format!(
+                "invalid source id {id:?}: ids are letters, digits, '.', '_' and '-'; see /catalog"
+            ),
         ));
     }
-    state
-        .catalog
-        .get(id)
-        .cloned()
-        .ok_or_else(|| Problem::not_found(format!("no source {id:?}: see /catalog for the sources served")))
+    state.catalog.get(id).cloned().ok_or_else(|| {
+        Problem::not_found(format!(
+            "no source {id:?}: see /catalog for the sources served"
+        ))
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,12 +112,18 @@ pub(super) async fn get_tile(
     if !source.serves_format(format) {
         return Err(Problem::bad_parameter(
             "format",
-            format!("source {id:?} does not serve .{format} tiles: use .{}", source.format().extension()),
+            format!(
+                "source {id:?} does not serve .{format} tiles: use .{}",
+                source.format().extension()
+            ),
         ));
     }
     let resampling = match &query.resampling {
         None => None,
-        Some(text) => Some(text.parse::<Resampling>().map_err(|message| Problem::bad_parameter("resampling", message))?),
+        Some(text) => Some(
+            text.parse::<Resampling>()
+                .map_err(|message| Problem::bad_parameter("resampling", message))?,
+        ),
     };
     let (minzoom, maxzoom) = source.zoom_range();
     if tile.z < minzoom || tile.z > maxzoom {
@@ -114,8 +132,10 @@ pub(super) async fn get_tile(
             tile.z
         )));
     }
-    if !tile.bounds_lonlat().intersects(&source.bounds_lonlat()) {
-        return Err(Problem::not_found(format!("tile {tile} is outside the bounds of {id:?}")));
+    if !source.touches(tile) {
+        return Err(Problem::not_found(format!(
+            "tile {tile} is outside the bounds of {id:?}"
+        )));
     }
 
     let accepts_gzip = accepts_gzip(&headers);
@@ -130,18 +150,29 @@ pub(super) async fn get_tile(
         return Ok(response);
     };
     let (bytes, compression) = match (compression, format, accepts_gzip) {
-        (Compression::None, TileFormat::Mvt, true) => (crate::vector::gzip(&bytes), Compression::Gzip),
-        (Compression::Gzip, _, false) => (gunzip(&bytes).map_err(|error| {
-            Problem::internal(format!("stored tile {tile} of {id:?} is not valid gzip: {error}"))
-        })?, Compression::None),
+        (Compression::None, TileFormat::Mvt, true) => {
+            (crate::vector::gzip(&bytes), Compression::Gzip)
+        }
+        (Compression::Gzip, _, false) => (
+            gunzip(&bytes).map_err(|error| {
+                Problem::internal(format!(
+                    "stored tile {tile} of {id:?} is not valid gzip: {error}"
+                ))
+            })?,
+            Compression::None,
+        ),
         (other, _, _) => (bytes, other),
     };
     let mut response = cached_response(&state, &headers, bytes, format.media_type());
     if let Some(encoding) = compression.content_encoding() {
-        response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
     }
     if format == TileFormat::Mvt {
-        response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
     Ok(response)
 }
@@ -167,13 +198,20 @@ async fn render(
                         .get_tile(tile)
                         .await
                         .map(|bytes| bytes.map(|b| (b.to_vec(), compression)))
-                        .map_err(|error| Problem::internal(format!("reading tile {tile} of {:?} failed: {error}", source.id)))
+                        .map_err(|error| {
+                            Problem::internal(format!(
+                                "reading tile {tile} of {:?} failed: {error}",
+                                source.id
+                            ))
+                        })
                 }
                 Backend::Raster(_) | Backend::Vector(_) => {
                     let worker_source = Arc::clone(&source);
                     let result = state
                         .workers
-                        .run(move || render_blocking(&worker_source, tile, scale, format, resampling))
+                        .run(move || {
+                            render_blocking(&worker_source, tile, scale, format, resampling)
+                        })
                         .await
                         .map_err(|error| Problem::internal(error.to_string()))?;
                     result.map(|bytes| bytes.map(|b| (b, Compression::None)))
@@ -200,14 +238,22 @@ fn render_blocking(
     match &source.backend {
         Backend::Raster(raster) => {
             let resampling = resampling.unwrap_or(raster.options().resampling);
-            raster.render(tile, 256 * scale, format, resampling).map_err(|error| {
-                tracing::error!(source = %source.id, %tile, %error, "raster tile failed");
-                Problem::internal(format!("rendering tile {tile} of {:?} failed: {error}", source.id))
-            })
+            raster
+                .render(tile, 256 * scale, format, resampling)
+                .map_err(|error| {
+                    tracing::error!(source = %source.id, %tile, %error, "raster tile failed");
+                    Problem::internal(format!(
+                        "rendering tile {tile} of {:?} failed: {error}",
+                        source.id
+                    ))
+                })
         }
         Backend::Vector(vector) => vector.tile(tile).map_err(|error| {
             tracing::error!(source = %source.id, %tile, %error, "vector tile failed");
-            Problem::internal(format!("encoding tile {tile} of {:?} failed: {error}", source.id))
+            Problem::internal(format!(
+                "encoding tile {tile} of {:?} failed: {error}",
+                source.id
+            ))
         }),
         Backend::Archive(_) => Ok(None),
     }
@@ -246,7 +292,12 @@ pub(super) async fn get_tilejson(
     };
     let source = find_source(&state, id)?;
     let body = source.tilejson(&base_url(&state, &headers)).to_string();
-    Ok(cached_response(&state, &headers, body.into_bytes(), "application/json"))
+    Ok(cached_response(
+        &state,
+        &headers,
+        body.into_bytes(),
+        "application/json",
+    ))
 }
 
 #[cfg(test)]
@@ -262,13 +313,24 @@ mod tests {
             ("3@1x.webp", 3, 1, TileFormat::Webp),
         ];
         for (name, y, scale, format) in cases {
-            assert_eq!(parse_tile_name(name).expect(name), TileName { y, scale, format }, "{name}");
+            assert_eq!(
+                parse_tile_name(name).expect(name),
+                TileName { y, scale, format },
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn bad_tile_names_name_the_parameter() {
-        let cases = [("1.gif", "format"), ("1", "format"), ("-1.png", "y"), ("a.png", "y"), ("1@3x.png", "scale"), (".png", "y")];
+        let cases = [
+            ("1.gif", "format"),
+            ("1", "format"),
+            ("-1.png", "y"),
+            ("a.png", "y"),
+            ("1@3x.png", "scale"),
+            (".png", "y"),
+        ];
         for (name, parameter) in cases {
             let problem = parse_tile_name(name).expect_err(name);
             assert_eq!(problem.parameter, Some(parameter), "{name}");
@@ -280,7 +342,10 @@ mod tests {
     fn gzip_acceptance_follows_quality() {
         let with = |value: &str| {
             let mut headers = HeaderMap::new();
-            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).expect("header"));
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_str(value).expect("header"),
+            );
             accepts_gzip(&headers)
         };
         assert!(with("gzip, deflate, br"));

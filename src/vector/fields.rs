@@ -3,7 +3,7 @@
 use gdal::vector::{Defn, Feature, FieldValue, OGRFieldType};
 
 use super::FieldType;
-use super::ogr_ffi;
+use crate::gdal_ffi::ogr as ogr_ffi;
 
 /// An attribute value in the types that MVT stores.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,6 @@ mod error;
 mod fields;
 mod index;
 mod load;
-mod ogr_ffi;
 mod repair;
 
 #[cfg(test)]
@@ -30,7 +29,7 @@ use index::LayerData;
 
 /// Options of a vector source. Options missing from a configuration take their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct VectorOptions {
     /// Lowest zoom served.
     pub minzoom: u8,

@@ -9,7 +9,7 @@ use gdal::spatial_ref::CoordTransform;
 use gdal::vector::{OGRwkbGeometryType, ToGdal, geometry_type_flatten};
 use geo::{CoordsIter, Geometry, LineString, MultiLineString, MultiPolygon, Polygon};
 
-use super::ogr_ffi;
+use crate::gdal_ffi::ogr as ogr_ffi;
 
 /// A geometry ready for indexing, in lon/lat degrees.
 #[derive(Debug)]

@@ -1,7 +1,11 @@
 //! Shared set-up for the integration tests: a real Tessera server on `127.0.0.1:0` over real
 //! files, and the public data folder beside the repository.
 
-#![allow(dead_code, reason = "each test binary uses a different part")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a different part of this shared module"
+)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,17 +25,30 @@ impl TestServer {
     pub async fn start(config: Config) -> Self {
         tessera::logging::route_gdal_messages();
         let state = AppState::load(config).await.expect("worker pool starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let address = listener.local_addr().expect("local address");
         let serving = state.clone();
         tokio::spawn(async move { server::serve(listener, serving).await });
-        let client = reqwest::Client::builder().no_proxy().build().expect("http client");
-        Self { address, state, client }
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("http client");
+        Self {
+            address,
+            state,
+            client,
+        }
     }
 
     /// Serves the given files and folders with default options.
     pub async fn serving(paths: &[PathBuf]) -> Self {
-        Self::start(Config { paths: paths.to_vec(), ..Config::default() }).await
+        Self::start(Config {
+            paths: paths.to_vec(),
+            ..Config::default()
+        })
+        .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -39,7 +56,11 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request reaches the server")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request reaches the server")
     }
 
     pub async fn json(&self, path: &str) -> serde_json::Value {
@@ -68,7 +89,10 @@ pub fn shared_data(relative: &str) -> Option<PathBuf> {
     if path.exists() {
         Some(path)
     } else {
-        eprintln!("SKIPPED: {} is absent; this test needs the shared public data set", path.display());
+        eprintln!(
+            "SKIPPED: {} is absent; this test needs the shared public data set",
+            path.display()
+        );
         None
     }
 }
@@ -85,7 +109,9 @@ pub fn folder_with(files: &[&Path]) -> tempfile::TempDir {
 
 /// Decodes a PNG, JPEG or WebP body into RGBA.
 pub fn decode_image(bytes: &[u8]) -> image::RgbaImage {
-    image::load_from_memory(bytes).expect("a decodable image").to_rgba8()
+    image::load_from_memory(bytes)
+        .expect("a decodable image")
+        .to_rgba8()
 }
 
 /// Whether a command-line program is on the PATH.

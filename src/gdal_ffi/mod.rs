@@ -1,9 +1,12 @@
-//! The GDAL utility functions that the `gdal` crate 0.19 does not wrap: `GDALWarp` into an
-//! existing dataset and `GDALTranslate` to an in-memory VRT.
+//! The GDAL functions that the `gdal` crate 0.19 does not wrap: `GDALWarp` into an existing
+//! dataset and `GDALTranslate` to an in-memory VRT here, and OGR field and geometry access in
+//! `ogr`.
 //!
 //! This is the one module allowed `unsafe`. Each call passes handles owned by live `Dataset`
-//! values and an option list that outlives the call, and checks every returned pointer.
+//! or `Feature` values and arguments that outlive the call, and checks every returned pointer.
 #![allow(unsafe_code)]
+
+pub mod ogr;
 
 use std::ffi::{CStr, CString};
 use std::ptr;
@@ -15,9 +18,16 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum GdalCallError {
     #[error("invalid {utility} options {args:?}: {message}")]
-    Options { utility: &'static str, args: Vec<String>, message: String },
+    Options {
+        utility: &'static str,
+        args: Vec<String>,
+        message: String,
+    },
     #[error("{utility} failed: {message}")]
-    Failed { utility: &'static str, message: String },
+    Failed {
+        utility: &'static str,
+        message: String,
+    },
     #[error("GDAL option {0:?} contains a NUL byte")]
     Nul(String),
 }
@@ -27,13 +37,18 @@ fn last_error_message() -> String {
     // that stays valid until the next GDAL call on this thread; it is copied at once.
     let message = unsafe { CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) };
     let message = message.to_string_lossy().trim().to_owned();
-    if message.is_empty() { "no message from GDAL".to_owned() } else { message }
+    if message.is_empty() {
+        "no message from GDAL".to_owned()
+    } else {
+        message
+    }
 }
 
 fn option_list(args: &[String]) -> Result<CslStringList, GdalCallError> {
     let mut list = CslStringList::new();
     for arg in args {
-        list.add_string(arg).map_err(|_| GdalCallError::Nul(arg.clone()))?;
+        list.add_string(arg)
+            .map_err(|_| GdalCallError::Nul(arg.clone()))?;
     }
     Ok(list)
 }
@@ -75,7 +90,10 @@ pub fn warp_into(
         result
     };
     if result.is_null() || usage_error != 0 {
-        return Err(GdalCallError::Failed { utility: "gdalwarp", message: last_error_message() });
+        return Err(GdalCallError::Failed {
+            utility: "gdalwarp",
+            message: last_error_message(),
+        });
     }
     Ok(())
 }

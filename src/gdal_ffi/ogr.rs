@@ -1,5 +1,5 @@
-//! Safe wrappers for the OGR functions that the vector module needs and gdal 0.19 lacks or
-//! gets wrong. This is the only unsafe code of the vector module.
+//! Safe wrappers for the OGR functions that the vector module needs and the `gdal` crate 0.19
+//! lacks or gets wrong.
 //!
 //! gdal 0.19's `Feature::field` checks `OGR_F_IsFieldNull` but not whether a field is set, so a
 //! property missing from one GeoJSON feature reads as `""` or `0`, and an unset or empty list
@@ -13,7 +13,7 @@ use gdal::vector::{Defn, Feature, Geometry};
 use gdal_sys::{OGRErr, OGRFieldSubType, OGRwkbByteOrder};
 
 /// Returns whether field `index` of the feature has a value: set and not null.
-pub(super) fn is_set_and_not_null(feature: &Feature<'_>, index: usize) -> bool {
+pub(crate) fn is_set_and_not_null(feature: &Feature<'_>, index: usize) -> bool {
     let Ok(index) = c_int::try_from(index) else {
         return false;
     };
@@ -23,7 +23,7 @@ pub(super) fn is_set_and_not_null(feature: &Feature<'_>, index: usize) -> bool {
 }
 
 /// Returns whether field `index` of the layer definition has the subtype OFSTBoolean.
-pub(super) fn is_boolean_field(defn: &Defn, index: usize) -> bool {
+pub(crate) fn is_boolean_field(defn: &Defn, index: usize) -> bool {
     let Ok(index) = c_int::try_from(index) else {
         return false;
     };
@@ -37,7 +37,7 @@ pub(super) fn is_boolean_field(defn: &Defn, index: usize) -> bool {
 
 /// Reads an IntegerList or Integer64List field. An unset, null or empty list gives an empty
 /// vector.
-pub(super) fn integer_list(feature: &Feature<'_>, index: usize, wide: bool) -> Vec<i64> {
+pub(crate) fn integer_list(feature: &Feature<'_>, index: usize, wide: bool) -> Vec<i64> {
     let Ok(index) = c_int::try_from(index) else {
         return Vec::new();
     };
@@ -65,7 +65,7 @@ pub(super) fn integer_list(feature: &Feature<'_>, index: usize, wide: bool) -> V
 }
 
 /// Reads a RealList field. An unset, null or empty list gives an empty vector.
-pub(super) fn real_list(feature: &Feature<'_>, index: usize) -> Vec<f64> {
+pub(crate) fn real_list(feature: &Feature<'_>, index: usize) -> Vec<f64> {
     let Ok(index) = c_int::try_from(index) else {
         return Vec::new();
     };
@@ -95,7 +95,7 @@ unsafe fn copy_values<T: Copy>(values: *const T, length: c_int) -> Vec<T> {
 }
 
 /// Reads a StringList field. An unset, null or empty list gives an empty vector.
-pub(super) fn string_list(feature: &Feature<'_>, index: usize) -> Vec<String> {
+pub(crate) fn string_list(feature: &Feature<'_>, index: usize) -> Vec<String> {
     let Ok(index) = c_int::try_from(index) else {
         return Vec::new();
     };
@@ -119,7 +119,7 @@ pub(super) fn string_list(feature: &Feature<'_>, index: usize) -> Vec<String> {
 
 /// Returns the geometry with its curves approximated by line segments (OGR's default step of
 /// 4 degrees of arc), or `None` when OGR fails.
-pub(super) fn linear_geometry(geometry: &Geometry) -> Option<Geometry> {
+pub(crate) fn linear_geometry(geometry: &Geometry) -> Option<Geometry> {
     // SAFETY: the geometry handle is valid while `geometry` lives. OGR_G_GetLinearGeometry
     // returns a new geometry owned here, which is exported to a buffer of exactly
     // OGR_G_WkbSize bytes and then destroyed on every path.
