@@ -480,3 +480,61 @@ async fn bad_rasters_are_reported_and_the_rest_served() {
         200
     );
 }
+
+#[tokio::test]
+async fn configured_bands_and_rescale_apply() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let config_path = folder.path().join("tessera.toml");
+    let tci = geodata("sentinel2-29rkh/TCI.tif");
+    let tci = tci.to_str().expect("UTF-8 path");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[sources.natural]\npath = \"{tci}\"\n\n\
+             [sources.swapped]\npath = \"{tci}\"\nbands = [3, 2, 1]\n\n\
+             [sources.red]\npath = \"{tci}\"\nbands = [1]\nrescale = \"range:100,255\"\n\n\
+             [sources.wrong]\npath = \"{tci}\"\nbands = [5]\n"
+        ),
+    )
+    .expect("write configuration");
+    let config = tessera::config::Config::load(&config_path).expect("valid configuration");
+    let server = TestServer::start(config).await;
+    let wrong = server
+        .state
+        .failures
+        .iter()
+        .find(|f| f.reason.contains("band 5"));
+    assert!(
+        wrong.is_some(),
+        "a band out of range is reported: {:?}",
+        server.state.failures
+    );
+
+    let tile = lonlat_to_tile(-11.43, 24.8, 9);
+    let mut images = Vec::new();
+    for id in ["natural", "swapped", "red"] {
+        let response = server.get(&tile_path(id, tile, ".png")).await;
+        assert_eq!(response.status(), 200, "{id}");
+        images.push(decode_image(&response.bytes().await.expect("body")));
+    }
+    let (natural, swapped, red) = (&images[0], &images[1], &images[2]);
+    for (a, b) in natural.pixels().zip(swapped.pixels()) {
+        assert_eq!(
+            (a.0[0], a.0[2]),
+            (b.0[2], b.0[0]),
+            "bands 3, 2, 1 swap red and blue"
+        );
+    }
+    for (a, b) in natural.pixels().zip(red.pixels()) {
+        let expected = ((f64::from(a.0[0]) - 100.0) * 255.0 / 155.0)
+            .round()
+            .clamp(0.0, 255.0);
+        assert!(
+            (f64::from(b.0[0]) - expected).abs() <= 1.0,
+            "range 100-255 stretches red: {} -> {}",
+            a.0[0],
+            b.0[0]
+        );
+        assert_eq!(b.0[0], b.0[1], "one band is grey");
+    }
+}
