@@ -94,6 +94,17 @@ impl Config {
             source,
         })?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
+        // Without `paths`, the folders that `tessera serve` discovers with no configuration
+        // are discovered beside the file.
+        let names_paths =
+            toml::from_str::<toml::Table>(&text).is_ok_and(|table| table.contains_key("paths"));
+        if !names_paths {
+            config.paths = DEFAULT_FOLDERS
+                .iter()
+                .map(PathBuf::from)
+                .filter(|folder| base.join(folder).is_dir())
+                .collect();
+        }
         for (id, source) in &mut config.sources {
             validate_id(id)?;
             if source.path.is_relative() {
@@ -145,6 +156,9 @@ pub fn id_from_stem(stem: &str) -> String {
     }
     id
 }
+
+/// The folders served when no files, folders or `paths` are named.
+pub const DEFAULT_FOLDERS: [&str; 2] = ["geodata", "tiles"];
 
 /// File extensions that discovery serves, by kind.
 pub const RASTER_EXTENSIONS: [&str; 3] = ["tif", "tiff", "vrt"];
@@ -270,6 +284,20 @@ mod tests {
             config.sources["s2"].options["resampling"].as_str(),
             Some("cubic")
         );
+    }
+
+    #[test]
+    fn paths_default_to_data_folders_beside_the_file() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(folder.path().join("geodata")).expect("mkdir");
+        let file = folder.path().join("tessera.toml");
+        std::fs::write(&file, "cache_max_age = 60\n").expect("write");
+        let config = Config::load(&file).expect("load");
+        assert_eq!(config.paths, vec![folder.path().join("geodata")]);
+
+        std::fs::write(&file, "paths = []\n").expect("write");
+        let config = Config::load(&file).expect("load");
+        assert!(config.paths.is_empty(), "an explicit empty list is kept");
     }
 
     #[test]

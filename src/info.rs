@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use crate::config;
@@ -13,6 +12,9 @@ use crate::vector::{VectorOptions, VectorSource};
 /// Describes `path` as JSON: a raster's grid and bands, a vector file's layers, or an
 /// archive's metadata.
 pub fn describe(path: &Path) -> anyhow::Result<Value> {
+    if !path.exists() {
+        anyhow::bail!("file not found: {}", path.display());
+    }
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -39,14 +41,23 @@ pub fn describe(path: &Path) -> anyhow::Result<Value> {
         }));
     }
     if config::RASTER_EXTENSIONS.contains(&extension.as_str()) {
-        let dataset =
-            gdal::Dataset::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let dataset = gdal::Dataset::open(path)
+            .map_err(|error| anyhow::anyhow!("cannot open {}: {error}", path.display()))?;
         let info = raster::read_info(path, &dataset)?;
         let mut value = serde_json::to_value(&info)?;
         value["kind"] = json!("raster");
         value["path"] = json!(path.display().to_string());
         value["native_zoom"] = json!(info.native_zoom());
         return Ok(value);
+    }
+    if !config::VECTOR_EXTENSIONS.contains(&extension.as_str()) {
+        anyhow::bail!(
+            "{} is not a format Tessera serves: use a raster ({}), vector ({}) or archive ({}) file",
+            path.display(),
+            config::RASTER_EXTENSIONS.join(", "),
+            config::VECTOR_EXTENSIONS.join(", "),
+            config::ARCHIVE_EXTENSIONS.join(", ")
+        );
     }
     let source = VectorSource::open(path, VectorOptions::default())?;
     let bounds = source.bounds_lonlat();
@@ -67,10 +78,31 @@ pub fn describe(path: &Path) -> anyhow::Result<Value> {
     Ok(json!({
         "kind": "vector",
         "path": path.display().to_string(),
-        "crs": "EPSG:4326 (served as EPSG:3857)",
+        "crs": vector_crs(path),
         "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
         "layers": layers,
     }))
+}
+
+/// The CRS of the first layer of a vector file, by name and EPSG code where known.
+fn vector_crs(path: &Path) -> Value {
+    use gdal::vector::LayerAccess as _;
+    let Ok(dataset) = gdal::Dataset::open(path) else {
+        return Value::Null;
+    };
+    let Some(layer) = dataset.layers().next() else {
+        return Value::Null;
+    };
+    match layer.spatial_ref() {
+        Some(srs) => {
+            let name = srs.name().unwrap_or_else(|| "unnamed".to_owned());
+            match srs.auth_code() {
+                Ok(code) => json!(format!("{name} (EPSG:{code})")),
+                Err(_) => json!(name),
+            }
+        }
+        None => json!("none given (GeoJSON and KML are WGS 84 lon/lat)"),
+    }
 }
 
 /// Prints the description of `path` to standard output.

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {error}");
             ExitCode::FAILURE
         }
     }
@@ -88,7 +88,7 @@ fn serve(
     if !paths.is_empty() {
         config.paths = paths;
     } else if config_path.is_none() {
-        config.paths = ["geodata", "tiles"]
+        config.paths = tessera::config::DEFAULT_FOLDERS
             .iter()
             .map(PathBuf::from)
             .filter(|p| p.is_dir())

@@ -247,12 +247,19 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
 
     for (id, source_config) in &config.sources {
         match open_source(id, source_config).await {
-            Ok(source) => catalog.insert(source),
+            Ok(source) => {
+                tracing::info!(id = %source.id, path = %source.path.display(), kind = ?source.kind(), "serving");
+                catalog.insert(source);
+            }
             Err(reason) => fail(&source_config.path, reason),
         }
     }
     let configured: Vec<PathBuf> = config.sources.values().map(|s| s.path.clone()).collect();
     for root in &config.paths {
+        if !root.exists() {
+            fail(root, "file or folder not found".to_owned());
+            continue;
+        }
         let files = match config::discover(root) {
             Ok(files) => files,
             Err(error) => {
@@ -261,9 +268,6 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
             }
         };
         for path in files.into_iter().filter(|path| !configured.contains(path)) {
-            if is_json_but_not_geojson(&path) {
-                continue;
-            }
             let stem = path
                 .file_stem()
                 .and_then(|s| s.to_str())
@@ -284,25 +288,31 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
                 }
             };
             match open_source(&id, &source_config).await {
-                Ok(source) => catalog.insert(source),
+                Ok(source) => {
+                    tracing::info!(id = %source.id, path = %path.display(), kind = ?source.kind(), "serving");
+                    catalog.insert(source);
+                }
+                // `.json` files beside imagery are often metadata (a STAC item, a TileJSON),
+                // not vector data: found in a folder, they are skipped, not reported.
+                Err(reason) if path != *root && has_extension(&path, "json") => {
+                    tracing::info!(path = %path.display(), %reason, "skipped a .json file that is not vector data");
+                }
                 Err(reason) => fail(&path, reason),
             }
         }
     }
+    if catalog.is_empty() {
+        tracing::warn!(
+            "no source is served: name files or folders, or set `paths` or `sources` in the configuration"
+        );
+    }
     (catalog, failures)
 }
 
-/// Whether `path` is a `.json` file that is not GeoJSON, such as a STAC item beside imagery,
-/// judged by its first 4 KiB. Discovery skips those instead of reporting them as failures.
-fn is_json_but_not_geojson(path: &Path) -> bool {
-    let Some(extension) = path.extension().and_then(|e| e.to_str()) else {
-        return false;
-    };
-    extension.eq_ignore_ascii_case("json") && {
-        let text = std::fs::read(path).unwrap_or_default();
-        let head = String::from_utf8_lossy(&text[..text.len().min(4096)]);
-        !head.contains("\"FeatureCollection\"") && !head.contains("\"Feature\"")
-    }
+fn has_extension(path: &Path, extension: &str) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(extension))
 }
 
 /// Opens one source. The error is a sentence for the start-up report.

@@ -492,7 +492,10 @@ async function main() {
   }
   // MapLibre's hash has the form #zoom/latitude/longitude. Without one, the viewer picks the view.
   const hasHashView = /^#\d/.test(location.hash);
-  const styleId = new URLSearchParams(location.search).get('style') ?? '';
+  // Without ?style=, the first style of the catalog opens, so that a new visitor sees the
+  // data as its author arranged it; ?style= (empty) asks for the catalog's sources alone.
+  const requested = new URLSearchParams(location.search).get('style');
+  const styleId = requested ?? state.catalog.styles[0]?.id ?? '';
 
   renderSourceList();
   renderStylePicker(styleId);
@@ -505,7 +508,8 @@ async function main() {
   state.map = map;
   window.tesseraMap = map;
   map.addControl(new maplibregl.NavigationControl());
-  map.addControl(new maplibregl.ScaleControl());
+  // Top left, because the attribution of several sources fills the bottom row.
+  map.addControl(new maplibregl.ScaleControl(), 'top-left');
   map.on('error', (event) => reportError(`Map error: ${event.error?.message ?? event.error}`));
   map.on('click', showFeaturePopup);
   map.on('mousemove', showPointerOverFeatures);

@@ -306,12 +306,15 @@ mod tests {
     use super::super::Archive;
     use super::*;
 
-    /// Directory of two real archives: Derna building footprints and a Florence basemap extract,
-    /// both MVT with gzip. Tests that need them print which file is missing and return early.
-    const SAMPLES_DIR: &str = "/work/shared/data/pmtiles-samples";
-
+    /// A real archive from the public data set beside the repository (`../shared/data`, or
+    /// `TESSERA_SHARED_DATA`): Derna building footprints or a Florence basemap extract, both
+    /// MVT with gzip. Tests that need them print which file is missing and return early.
     fn sample_archive(name: &str) -> Option<PathBuf> {
-        let path = Path::new(SAMPLES_DIR).join(name);
+        let root = std::env::var_os("TESSERA_SHARED_DATA").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+            PathBuf::from,
+        );
+        let path = root.join("pmtiles-samples").join(name);
         if path.is_file() {
             Some(path)
         } else {

@@ -167,16 +167,10 @@ fn tile_bytes(source: &VectorSource, tile: TileCoord) -> Vec<u8> {
         .unwrap_or_else(|| panic!("tile {tile:?} is empty"))
 }
 
-/// Returns the camps file from the repository's `geodata/`, or the copy in the shared data
-/// directory of the build machine.
+/// Returns the camps file from the repository's `geodata/`.
 fn camps_path() -> Option<PathBuf> {
-    let geodata = Path::new(env!("CARGO_MANIFEST_DIR")).join("geodata");
-    let candidates = [
-        geodata.join("camps.geojson"),
-        geodata.join("nk-prison-camps/camps.geojson"),
-        PathBuf::from("/work/shared/data/nk-prison-camps-hrnk/camps.geojson"),
-    ];
-    candidates.into_iter().find(|path| path.exists())
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("geodata/nk-prison-camps/camps.geojson");
+    path.exists().then_some(path)
 }
 
 // ---- The camps file ----
