@@ -48,6 +48,9 @@ pub struct Config {
     pub cache_max_age: u32,
     /// Time limit for rendering one tile, in seconds.
     pub tile_timeout: f64,
+    /// Size of GDAL's block cache for the whole process, in MiB. GDAL's own default is 5 % of
+    /// the machine's memory.
+    pub gdal_cache_mb: u32,
     /// Folders and files whose sources are discovered, in addition to `sources`.
     pub paths: Vec<PathBuf>,
     /// Folder of MapLibre style documents served at `/styles/{id}.json`.
@@ -63,6 +66,7 @@ impl Default for Config {
             workers: 0,
             cache_max_age: 3600,
             tile_timeout: 30.0,
+            gdal_cache_mb: 64,
             paths: Vec::new(),
             styles: PathBuf::from("styles"),
             sources: BTreeMap::new(),

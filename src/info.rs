@@ -84,7 +84,7 @@ pub fn describe(path: &Path) -> anyhow::Result<Value> {
     }))
 }
 
-/// The CRS of the first layer of a vector file, by name and EPSG code where known.
+/// Describes the CRS of the first layer of a vector file, by name and EPSG code where known.
 fn vector_crs(path: &Path) -> Value {
     use gdal::vector::LayerAccess as _;
     let Ok(dataset) = gdal::Dataset::open(path) else {

@@ -14,7 +14,7 @@ use crate::raster::{RasterOptions, RasterSource};
 use crate::tile::{self, Bbox, TileCoord};
 use crate::vector::{VectorOptions, VectorSource};
 
-/// What a source serves, as `/catalog` names it.
+/// The kind of tiles a source serves, as `/catalog` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
@@ -67,7 +67,7 @@ impl Source {
         }
     }
 
-    /// The format that TileJSON advertises.
+    /// Returns the format that TileJSON advertises.
     pub fn format(&self) -> TileFormat {
         match &self.backend {
             Backend::Raster(raster) => raster.options().format,
@@ -76,7 +76,7 @@ impl Source {
         }
     }
 
-    /// Whether a tile can be requested in `format`: imagery in every raster format, vectors
+    /// Returns whether a tile can be requested in `format`: imagery in every raster format, vectors
     /// and archives only in their own.
     pub fn serves_format(&self, format: TileFormat) -> bool {
         match &self.backend {
@@ -102,7 +102,7 @@ impl Source {
         }
     }
 
-    /// Whether `tile` can hold any of the source's data. A vector tile reaches into its
+    /// Returns whether `tile` can hold any of the source's data. A vector tile reaches into its
     /// neighbours by the buffer, across the antimeridian too, so its buffered bounds are
     /// compared, split where they pass ±180°.
     pub fn touches(&self, tile: TileCoord) -> bool {
@@ -173,7 +173,7 @@ impl Source {
         tilejson
     }
 
-    /// The entry of this source in `/catalog`.
+    /// Builds the entry of this source in `/catalog`.
     pub fn catalog_entry(&self, base_url: &str) -> Value {
         let (minzoom, maxzoom) = self.zoom_range();
         let bounds = self.bounds_lonlat();
@@ -220,7 +220,7 @@ impl Catalog {
         self.sources.insert(source.id.clone(), Arc::new(source));
     }
 
-    /// An id for `wanted` that no source has yet: `wanted`, else `wanted-2`, `wanted-3`, ….
+    /// Returns an id for `wanted` that no source has yet: `wanted`, else `wanted-2`, `wanted-3`, ….
     fn free_id(&self, wanted: &str) -> String {
         let mut id = wanted.to_owned();
         let mut n = 2;

@@ -67,6 +67,13 @@ pub enum RasterError {
     },
 }
 
+/// Sets the size of GDAL's process-wide block cache, in MiB.
+pub fn configure_gdal(cache_mb: u32) {
+    if let Err(error) = gdal::config::set_config_option("GDAL_CACHEMAX", &cache_mb.to_string()) {
+        tracing::warn!(cache_mb, %error, "cannot set GDAL_CACHEMAX");
+    }
+}
+
 /// A GeoTIFF or COG served as imagery tiles.
 #[derive(Debug)]
 pub struct RasterSource {
@@ -103,8 +110,8 @@ impl RasterSource {
         let colour_bands = selected.len();
         let stretch = options::stretch_for(path, &dataset, &info, &selected, &options.rescale)?;
 
-        // A file cut on the tile grid has a native zoom a rounding error above a whole number;
-        // the tolerance keeps that from adding a zoom level.
+        // A file cut on the tile grid has a native zoom a rounding error above a whole number,
+        // so a tolerance keeps that error from adding a zoom level.
         let native_zoom = info.native_zoom() - 0.01;
         let maxzoom = options
             .maxzoom
@@ -153,13 +160,13 @@ impl RasterSource {
         self.info.bounds_lonlat
     }
 
-    /// Whether any pixel of `tile` can fall inside the image's bounds.
+    /// Returns whether any pixel of `tile` can fall inside the image's bounds.
     pub fn covers(&self, tile: TileCoord) -> bool {
         tile.bounds_mercator()
             .intersects(&self.info.bounds_mercator)
     }
 
-    /// The COG layout when stored tiles can be sent unchanged for some requests.
+    /// Returns the COG layout when stored tiles can be sent unchanged for some requests.
     pub fn cog_layout(&self) -> Option<&CogLayout> {
         self.cog.as_ref()
     }

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::source::{Catalog, LoadFailure};
 use crate::worker::Workers;
 
-/// What every handler shares.
+/// The state shared by every handler.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub catalog: Arc<Catalog>,
@@ -38,6 +38,7 @@ impl AppState {
     /// are logged and kept in `failures`; they do not stop the others.
     pub async fn load(config: Config) -> Result<Self, crate::worker::WorkerError> {
         let started = Instant::now();
+        crate::raster::configure_gdal(config.gdal_cache_mb);
         let (catalog, failures) = crate::source::load_catalog(&config).await;
         Ok(Self {
             catalog: Arc::new(catalog),
@@ -119,7 +120,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// The base URL for links in responses: the configured public URL, else `http://` and the
+/// Returns the base URL for links in responses: the configured public URL, else `http://` and the
 /// request's `Host`.
 pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.config.public_url {
@@ -136,7 +137,8 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// A 200 response with an ETag and Cache-Control, or 304 when the client has these bytes.
+/// Builds a 200 response with an ETag and Cache-Control, or a 304 when the client has these
+/// bytes.
 pub(crate) fn cached_response(
     state: &AppState,
     headers: &HeaderMap,
