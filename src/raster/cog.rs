@@ -32,6 +32,10 @@ pub struct CogLayout {
     pub levels: Vec<CogLevel>,
 }
 
+/// Largest stored tile sent unchanged: a 512-pixel RGBA tile uncompressed is 1 MiB, so a
+/// valid compressed tile is far smaller.
+const MAX_STORED_TILE_BYTES: usize = 4 << 20;
+
 /// Tolerance, in zoom levels, for a pixel size to match a zoom.
 const GRID_TOLERANCE: f64 = 1e-6;
 /// Tolerance, in tiles, for an origin to sit on a tile corner: 1e-5 tiles is 0.003 pixels.
@@ -180,8 +184,16 @@ impl CogLayout {
         if offset == 0 || size == 0 {
             return None;
         }
-        let mut bytes = vec![0; size];
+        // A corrupt file can declare any size: a block larger than the limit or past the end
+        // of the file is rendered through GDAL instead, which checks it.
         let file = File::open(path).ok()?;
+        let length = file.metadata().ok()?.len();
+        let end = offset.checked_add(size as u64)?;
+        if size > MAX_STORED_TILE_BYTES || end > length {
+            tracing::warn!(path = %path.display(), %tile, size, offset, "stored tile size is invalid");
+            return None;
+        }
+        let mut bytes = vec![0; size];
         file.read_exact_at(&mut bytes, offset).ok()?;
         if self.format == TileFormat::Jpeg {
             let tables = band.metadata_item("JPEGTABLES", "TIFF");
