@@ -538,3 +538,55 @@ async fn configured_bands_and_rescale_apply() {
         assert_eq!(b.0[0], b.0[1], "one band is grey");
     }
 }
+
+#[tokio::test]
+async fn large_raster_without_overviews_is_bounded() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    {
+        // 40,000 x 40,000 pixels of 0.5 m with no overviews; sparse, so a few kilobytes on disk.
+        let driver = gdal::DriverManager::get_driver_by_name("GTiff").expect("GTiff driver");
+        let options: gdal::raster::RasterCreationOptions =
+            ["TILED=YES", "SPARSE_OK=TRUE", "COMPRESS=DEFLATE"]
+                .into_iter()
+                .collect();
+        let path = folder.path().join("aerial.tif");
+        let mut dataset = driver
+            .create_with_band_type_with_options::<u8, _>(&path, 40_000, 40_000, 1, &options)
+            .expect("create");
+        dataset
+            .set_geo_transform(&[200_000.0, 0.5, 0.0, 2_800_000.0, 0.0, -0.5])
+            .expect("transform");
+        let srs = gdal::spatial_ref::SpatialRef::from_epsg(32629).expect("EPSG:32629");
+        dataset.set_spatial_ref(&srs).expect("CRS");
+    }
+    let server = TestServer::start(tessera::config::Config {
+        paths: vec![folder.path().to_owned()],
+        tile_timeout: 5.0,
+        ..tessera::config::Config::default()
+    })
+    .await;
+    let tilejson = server.json("/tiles/aerial.json").await;
+    let minzoom = tilejson["minzoom"].as_u64().expect("minzoom") as u8;
+    // The 0.5 m grid is at about zoom 18, so a tile reads at most 2048 pixels a side from zoom 15.
+    assert!(
+        (14..=16).contains(&minzoom),
+        "zooms whose tiles would read the whole image are not served: {minzoom}"
+    );
+    let bounds = &tilejson["bounds"];
+    let west = bounds[0].as_f64().expect("west") + 0.01;
+    let north = bounds[3].as_f64().expect("north") - 0.01;
+    let below = lonlat_to_tile(west, north, minzoom - 1);
+    assert_eq!(
+        server
+            .get(&tile_path("aerial", below, ".png"))
+            .await
+            .status(),
+        404
+    );
+    let at = lonlat_to_tile(west, north, minzoom);
+    let status = server.get(&tile_path("aerial", at, ".png")).await.status();
+    assert!(
+        status == 200 || status == 204,
+        "the tile at minzoom renders: {status}"
+    );
+}

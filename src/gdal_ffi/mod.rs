@@ -10,6 +10,7 @@ pub mod ogr;
 
 use std::ffi::{CStr, CString};
 use std::ptr;
+use std::time::Instant;
 
 use gdal::Dataset;
 use gdal::cpl::CslStringList;
@@ -53,13 +54,26 @@ fn option_list(args: &[String]) -> Result<CslStringList, GdalCallError> {
     Ok(list)
 }
 
+/// Returns 0, which tells GDAL to stop, once the deadline behind `deadline` has passed.
+unsafe extern "C" fn stop_after_deadline(
+    _complete: f64,
+    _message: *const std::ffi::c_char,
+    deadline: *mut std::ffi::c_void,
+) -> std::ffi::c_int {
+    // SAFETY: `deadline` is the `&Instant` that `warp_into` passes, alive for the whole call.
+    let deadline = unsafe { &*deadline.cast::<Instant>() };
+    std::ffi::c_int::from(Instant::now() < *deadline)
+}
+
 /// Warps `source` into `destination` with `gdalwarp` command-line options such as
 /// `["-r", "bilinear", "-dstalpha"]`. The destination's size, geotransform and CRS define the
-/// output grid.
+/// output grid. GDAL checks `deadline` between chunks of the warp and stops with an error once
+/// it has passed.
 pub fn warp_into(
     source: &Dataset,
     destination: &mut Dataset,
     args: &[String],
+    deadline: Instant,
 ) -> Result<(), GdalCallError> {
     let list = option_list(args)?;
     // SAFETY: `list` stays alive until after GDALWarpAppOptionsFree, and GDAL copies what it
@@ -71,6 +85,15 @@ pub fn warp_into(
             args: args.to_vec(),
             message: last_error_message(),
         });
+    }
+    // SAFETY: `options` is valid, and `deadline` outlives the GDALWarp call below, the only
+    // place the callback runs.
+    unsafe {
+        gdal_sys::GDALWarpAppOptionsSetProgress(
+            options,
+            Some(stop_after_deadline),
+            (&raw const deadline).cast_mut().cast(),
+        );
     }
     let mut sources = [source.c_dataset()];
     let mut usage_error = 0;
@@ -139,4 +162,55 @@ pub fn translate_to_vrt(source: &Dataset, args: &[String]) -> Result<Dataset, Gd
     }
     // SAFETY: `handle` is a valid dataset owned by no one else.
     Ok(unsafe { Dataset::from_c_dataset(handle) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use gdal::DriverManager;
+
+    use super::*;
+
+    fn warp_sample(deadline: Instant) -> Result<(), GdalCallError> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/geodata/sentinel2-29rkh/TCI.tif"
+        );
+        let source = Dataset::open(path).expect("open the sample scene");
+        let driver = DriverManager::get_driver_by_name("MEM").expect("MEM driver");
+        let mut target = driver
+            .create_with_band_type::<u8, _>("", 64, 64, 4)
+            .expect("create");
+        target
+            .set_geo_transform(&[-1_300_000.0, 1000.0, 0.0, 2_900_000.0, 0.0, -1000.0])
+            .expect("transform");
+        let mercator = gdal::spatial_ref::SpatialRef::from_epsg(3857).expect("EPSG:3857");
+        target.set_spatial_ref(&mercator).expect("CRS");
+        let args = ["-r", "bilinear", "-dstalpha"].map(str::to_owned);
+        warp_into(&source, &mut target, &args, deadline)
+    }
+
+    #[test]
+    fn warp_runs_before_its_deadline() {
+        warp_sample(Instant::now() + Duration::from_mins(1)).expect("warp");
+    }
+
+    #[test]
+    fn warp_stops_after_its_deadline() {
+        let past = Instant::now()
+            .checked_sub(Duration::from_secs(1))
+            .expect("an earlier instant");
+        let error = warp_sample(past).expect_err("a passed deadline stops the warp");
+        assert!(
+            matches!(
+                error,
+                GdalCallError::Failed {
+                    utility: "gdalwarp",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
 }

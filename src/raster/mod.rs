@@ -116,7 +116,10 @@ impl RasterSource {
         let maxzoom = options
             .maxzoom
             .unwrap_or_else(|| (native_zoom.ceil().max(0.0) as u8).min(tile::MAX_ZOOM));
-        let minzoom = options.minzoom.unwrap_or(0).min(maxzoom);
+        let minzoom = options
+            .minzoom
+            .unwrap_or_else(|| safe_minzoom(path, &info))
+            .min(maxzoom);
         let cog = if translate_args.is_none() && stretch.is_none() {
             cog::detect(&dataset, &info)
         } else {
@@ -172,13 +175,15 @@ impl RasterSource {
     }
 
     /// Renders `tile` at `tile_size` pixels a side in `format`. Returns `None` when every pixel
-    /// is transparent. Blocking: run it on a worker thread.
+    /// is transparent, and an error when the warp is still running at `deadline`. Blocking: run
+    /// it on a worker thread.
     pub fn render(
         &self,
         tile: TileCoord,
         tile_size: u32,
         format: TileFormat,
         resampling: Resampling,
+        deadline: std::time::Instant,
     ) -> Result<Option<Vec<u8>>, RasterError> {
         if let Some(cog) = &self.cog {
             let stored = render::stored_tile(self, cog, tile, tile_size, format)?;
@@ -186,13 +191,43 @@ impl RasterSource {
                 return Ok(stored);
             }
         }
-        let Some(rgba) = render::render_rgba(self, tile, tile_size, resampling)? else {
+        let Some(rgba) = render::render_rgba(self, tile, tile_size, resampling, deadline)? else {
             return Ok(None);
         };
         Ok(Some(encode::encode_rgba(
             &rgba, tile_size, tile_size, format,
         )?))
     }
+}
+
+/// Largest number of pixels of the coarsest level (the smallest overview, or the image itself)
+/// that any tile may read: 4096 x 4096, about 50 MB of RGB.
+const MAX_COARSEST_PIXELS: usize = 4096 * 4096;
+
+/// Returns the lowest zoom whose tiles read a bounded number of source pixels. A tile at a
+/// zoom far below the coarsest level reads that level's pixels under the whole tile: fine for
+/// a small image or one with overviews, but for a large image without them a zoom-0 tile
+/// would read every pixel. Such images are served from the zoom three levels below the
+/// coarsest level's own, where a 256-pixel tile reads at most 2048 x 2048 source pixels.
+fn safe_minzoom(path: &Path, info: &RasterInfo) -> u8 {
+    let (width, height) = info.bands[0]
+        .overviews
+        .iter()
+        .copied()
+        .min_by_key(|(w, h)| w * h)
+        .unwrap_or((info.width, info.height));
+    if width * height <= MAX_COARSEST_PIXELS {
+        return 0;
+    }
+    let coarsest_resolution = info.resolution_mercator * info.width as f64 / width as f64;
+    let zoom = (tile::zoom_for_resolution(coarsest_resolution, 256) - 3.0)
+        .ceil()
+        .max(0.0) as u8;
+    tracing::warn!(
+        path = %path.display(), minzoom = zoom, width, height,
+        "the coarsest level of this raster is large, so tiles below minzoom are not served: add overviews with gdaladdo"
+    );
+    zoom
 }
 
 /// Reads the smallest overview, or a window at the centre of an image without overviews, so

@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::time::Instant;
 
 use gdal::raster::GdalType;
 use gdal::spatial_ref::SpatialRef;
@@ -89,12 +90,14 @@ pub(super) fn render_rgba(
     tile: TileCoord,
     tile_size: u32,
     resampling: Resampling,
+    deadline: Instant,
 ) -> Result<Option<Vec<u8>>, RasterError> {
     let bands = source.colour_bands;
     let pixels = tile_size as usize * tile_size as usize;
     let (colour, alpha) = with_dataset(source, |dataset| {
         if source.stretch.is_some() {
-            let (colour, alpha) = warp::<f32>(source, dataset, tile, tile_size, resampling)?;
+            let (colour, alpha) =
+                warp::<f32>(source, dataset, tile, tile_size, resampling, deadline)?;
             let stretch = source.stretch.as_deref().unwrap_or_default();
             let scaled = colour
                 .iter()
@@ -113,7 +116,7 @@ pub(super) fn render_rgba(
                 .collect::<Vec<Vec<u8>>>();
             Ok((scaled, alpha))
         } else {
-            warp::<u8>(source, dataset, tile, tile_size, resampling)
+            warp::<u8>(source, dataset, tile, tile_size, resampling, deadline)
         }
     })?;
     if alpha.iter().all(|&a| a == 0) {
@@ -141,6 +144,7 @@ fn warp<T: GdalType + Copy + Default>(
     tile: TileCoord,
     tile_size: u32,
     resampling: Resampling,
+    deadline: Instant,
 ) -> Result<(Vec<Vec<T>>, Vec<u8>), RasterError> {
     let path = &source.path;
     let gdal_error = |error| RasterError::Gdal {
@@ -173,9 +177,11 @@ fn warp<T: GdalType + Copy + Default>(
         .iter()
         .map(|&arg| arg.to_owned())
         .collect();
-    gdal_ffi::warp_into(dataset, &mut target, &args).map_err(|error| RasterError::Warp {
-        path: path.clone(),
-        source: error,
+    gdal_ffi::warp_into(dataset, &mut target, &args, deadline).map_err(|error| {
+        RasterError::Warp {
+            path: path.clone(),
+            source: error,
+        }
     })?;
 
     let mut colour = Vec::with_capacity(bands);

@@ -2,7 +2,7 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -188,6 +188,7 @@ async fn render(
 ) -> Result<Option<(Vec<u8>, Compression)>, Problem> {
     let id = source.id.clone();
     let limit = Duration::from_secs_f64(state.config.tile_timeout);
+    let deadline = Instant::now() + limit;
     let work = {
         let source = Arc::clone(source);
         async move {
@@ -210,7 +211,14 @@ async fn render(
                     let result = state
                         .workers
                         .run(move || {
-                            render_blocking(&worker_source, tile, scale, format, resampling)
+                            render_blocking(
+                                &worker_source,
+                                tile,
+                                scale,
+                                format,
+                                resampling,
+                                deadline,
+                            )
                         })
                         .await
                         .map_err(|error| Problem::internal(error.to_string()))?;
@@ -234,13 +242,27 @@ fn render_blocking(
     scale: u32,
     format: TileFormat,
     resampling: Option<Resampling>,
+    deadline: Instant,
 ) -> Result<Option<Vec<u8>>, Problem> {
+    // A job that waited in the queue past its deadline has no client left to answer.
+    let timed_out = || {
+        Problem::unavailable(format!(
+            "rendering tile {tile} of {:?} timed out",
+            source.id
+        ))
+    };
+    if Instant::now() >= deadline {
+        return Err(timed_out());
+    }
     match &source.backend {
         Backend::Raster(raster) => {
             let resampling = resampling.unwrap_or(raster.options().resampling);
             raster
-                .render(tile, 256 * scale, format, resampling)
+                .render(tile, 256 * scale, format, resampling, deadline)
                 .map_err(|error| {
+                    if Instant::now() >= deadline {
+                        return timed_out();
+                    }
                     tracing::error!(source = %source.id, %tile, %error, "raster tile failed");
                     Problem::internal(format!(
                         "rendering tile {tile} of {:?} failed: {error}",
