@@ -27,6 +27,13 @@ pub enum ConfigError {
         path: PathBuf,
         message: String,
     },
+    #[error("invalid {option} = {value} in {path}: {expected}")]
+    InvalidValue {
+        option: &'static str,
+        value: String,
+        path: PathBuf,
+        expected: &'static str,
+    },
     #[error(
         "invalid source id {0:?}: use letters, digits, '.', '_' and '-' only, starting with a letter or digit"
     )]
@@ -109,6 +116,7 @@ impl Config {
                 .filter(|folder| base.join(folder).is_dir())
                 .collect();
         }
+        config.validate(path)?;
         for (id, source) in &mut config.sources {
             validate_id(id)?;
             if source.path.is_relative() {
@@ -125,6 +133,36 @@ impl Config {
             }
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// Checks the values that parse but cannot work. `path` is only used in messages.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |option, value: String, expected| ConfigError::InvalidValue {
+            option,
+            value,
+            path: path.to_owned(),
+            expected,
+        };
+        if !(self.tile_timeout.is_finite()
+            && self.tile_timeout > 0.0
+            && self.tile_timeout <= 3600.0)
+        {
+            return Err(invalid(
+                "tile_timeout",
+                self.tile_timeout.to_string(),
+                "use seconds above 0 and at most 3600",
+            ));
+        }
+        if self.gdal_cache_mb == 0 {
+            return Err(invalid(
+                "gdal_cache_mb",
+                "0".to_owned(),
+                "use at least 1 MiB",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -170,15 +208,21 @@ pub const VECTOR_EXTENSIONS: [&str; 7] = ["geojson", "json", "gpkg", "shp", "kml
 pub const ARCHIVE_EXTENSIONS: [&str; 2] = ["mbtiles", "pmtiles"];
 
 /// Lists the files under `root` (a file or a folder, searched recursively) that discovery
-/// serves, sorted by path. Hidden entries and `node_modules` are skipped.
+/// serves, sorted by path. Hidden entries and `node_modules` are skipped, and so is anything
+/// that is not a regular file (a named pipe or a device would block or never end a read).
+/// Symbolic links are followed, but each folder is visited once, so link loops end.
 pub fn discover(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     if root.is_file() {
         found.push(root.to_owned());
         return Ok(found);
     }
+    let mut visited = std::collections::HashSet::new();
     let mut pending = vec![root.to_owned()];
     while let Some(folder) = pending.pop() {
+        if !visited.insert(std::fs::canonicalize(&folder)?) {
+            continue;
+        }
         for entry in std::fs::read_dir(&folder)? {
             let path = entry?.path();
             let name = path
@@ -188,9 +232,13 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<PathBuf>> {
             if name.starts_with('.') || name == "node_modules" {
                 continue;
             }
-            if path.is_dir() {
+            // `metadata` follows links; a broken link is skipped like other unreadable entries.
+            let Ok(metadata) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if metadata.is_dir() {
                 pending.push(path);
-            } else if servable_extension(&path) {
+            } else if metadata.is_file() && servable_extension(&path) {
                 found.push(path);
             }
         }
@@ -302,6 +350,50 @@ mod tests {
         std::fs::write(&file, "paths = []\n").expect("write");
         let config = Config::load(&file).expect("load");
         assert!(config.paths.is_empty(), "an explicit empty list is kept");
+    }
+
+    #[test]
+    #[allow(
+        clippy::similar_names,
+        reason = "two links, to the folder and to its parent"
+    )]
+    fn discovery_ends_on_link_loops_and_skips_special_files() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let root = folder.path();
+        std::fs::write(root.join("camps.geojson"), "{}").expect("write");
+        std::os::unix::fs::symlink(root, root.join("loop")).expect("link to itself");
+        std::os::unix::fs::symlink(root, root.join("again")).expect("second link");
+        std::os::unix::fs::symlink("/dev/zero", root.join("zero.json")).expect("link to a device");
+        let status = std::process::Command::new("mkfifo")
+            .arg(root.join("pipe.tif"))
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "mkfifo");
+        let found = discover(root).expect("discover");
+        let names: Vec<_> = found
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["camps.geojson"],
+            "each file once, no pipe, no device: {found:?}"
+        );
+    }
+
+    #[test]
+    fn impossible_values_are_named() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let file = folder.path().join("tessera.toml");
+        for (text, option) in [
+            ("tile_timeout = -1.0", "tile_timeout"),
+            ("tile_timeout = nan", "tile_timeout"),
+            ("tile_timeout = 0.0", "tile_timeout"),
+            ("gdal_cache_mb = 0", "gdal_cache_mb"),
+        ] {
+            std::fs::write(&file, text).expect("write");
+            let error = Config::load(&file).expect_err(text).to_string();
+            assert!(error.contains(option), "{text}: {error}");
+        }
     }
 
     #[test]

@@ -428,3 +428,120 @@ async fn mbtiles_raster_archive_is_served_as_stored() {
     let tilejson = server.json("/tiles/basemap.json").await;
     assert_eq!(tilejson["name"], "Test basemap");
 }
+
+/// Writes an MBTiles vector archive with one tile at 0/0/0.
+fn vector_mbtiles(path: &std::path::Path, tile: &[u8]) {
+    let connection = rusqlite::Connection::open(path).expect("create MBTiles");
+    connection
+        .execute_batch(
+            "CREATE TABLE metadata (name TEXT, value TEXT);
+             CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
+             INSERT INTO metadata VALUES ('name', 'test'), ('format', 'pbf'), ('minzoom', '0'), ('maxzoom', '0');",
+        )
+        .expect("schema");
+    connection
+        .execute("INSERT INTO tiles VALUES (0, 0, 0, ?1)", [tile])
+        .expect("insert");
+}
+
+#[tokio::test]
+async fn stored_encodings_follow_accept_encoding() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    // A zstd frame header and junk: the archive reports zstd from the magic bytes.
+    vector_mbtiles(
+        &folder.path().join("zstd.mbtiles"),
+        &[0x28, 0xB5, 0x2F, 0xFD, 0, 1, 2, 3],
+    );
+    // 64 MiB of zeros, gzipped to about 64 KiB: more than a client without gzip is sent.
+    let bomb = {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0; 64 << 20]).expect("compress");
+        encoder.finish().expect("finish")
+    };
+    vector_mbtiles(&folder.path().join("bomb.mbtiles"), &bomb);
+    let server = TestServer::serving(&[folder.path().to_owned()]).await;
+    let plain = reqwest::Client::builder()
+        .no_gzip()
+        .no_proxy()
+        .build()
+        .expect("client");
+
+    let response = plain
+        .get(server.url("/tiles/zstd/0/0/0.pbf"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        response.status(),
+        406,
+        "zstd is not sent to a client that does not accept it"
+    );
+    let response = plain
+        .get(server.url("/tiles/zstd/0/0/0.pbf"))
+        .header("Accept-Encoding", "zstd")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "zstd");
+
+    let response = plain
+        .get(server.url("/tiles/bomb/0/0/0.pbf"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        response.status(),
+        500,
+        "an oversized tile is refused, not inflated whole"
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let response = plain
+        .get(server.url("/tiles/bomb/0/0/0.pbf"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        response.status(),
+        200,
+        "a client with gzip gets the stored bytes"
+    );
+}
+
+#[tokio::test]
+async fn undecodable_paths_and_methods_are_contained() {
+    let server = sample_server().await;
+    for path in [
+        "/tiles/TCI/%FF/0/0.png",
+        "/tiles/%C0%AF/0/0/0.png",
+        "/tiles/%FF.json",
+    ] {
+        let response = server.get(path).await;
+        assert_eq!(response.status(), 400, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+    }
+    for method in ["M123", "BREW"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        server
+            .client
+            .request(method, server.url("/health"))
+            .send()
+            .await
+            .expect("request");
+    }
+    let metrics = server.get("/metrics").await.text().await.expect("text");
+    assert!(
+        !metrics.contains("M123"),
+        "made-up methods get no series of their own"
+    );
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}

@@ -590,3 +590,41 @@ async fn large_raster_without_overviews_is_bounded() {
         "the tile at minzoom renders: {status}"
     );
 }
+
+#[tokio::test]
+async fn rasters_off_the_earth_or_without_pixel_size_are_reported() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let driver = gdal::DriverManager::get_driver_by_name("GTiff").expect("GTiff driver");
+    let wgs84 = gdal::spatial_ref::SpatialRef::from_epsg(4326).expect("EPSG:4326");
+    for (name, transform) in [
+        ("off_earth.tif", [500.0, 1.0, 0.0, 60.0, 0.0, -1.0]),
+        ("zero_pixel.tif", [10.0, 0.0, 0.0, 10.0, 0.0, 0.0]),
+    ] {
+        let mut dataset = driver
+            .create_with_band_type::<u8, _>(folder.path().join(name), 64, 4, 1)
+            .expect("create");
+        dataset.set_geo_transform(&transform).expect("transform");
+        dataset.set_spatial_ref(&wgs84).expect("CRS");
+    }
+    let server = TestServer::serving(&[folder.path().to_owned()]).await;
+    let reason = |name: &str| {
+        let failure = server
+            .state
+            .failures
+            .iter()
+            .find(|f| f.path.ends_with(name));
+        failure
+            .map(|f| f.reason.clone())
+            .unwrap_or_else(|| panic!("{name} is reported"))
+    };
+    assert!(
+        reason("off_earth.tif").contains("outside"),
+        "{}",
+        reason("off_earth.tif")
+    );
+    assert!(
+        reason("zero_pixel.tif").contains("georeferencing"),
+        "{}",
+        reason("zero_pixel.tif")
+    );
+}

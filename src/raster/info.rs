@@ -105,6 +105,21 @@ pub fn read_info(path: &Path, dataset: &Dataset) -> Result<RasterInfo, RasterErr
     let native_bounds = grid_bounds(&geo_transform, width, height);
 
     let bounds_lonlat = lonlat_bounds(&spatial_ref, &native_bounds).map_err(gdal_error)?;
+    let b = bounds_lonlat;
+    let valid = [b.min_x, b.min_y, b.max_x, b.max_y]
+        .iter()
+        .all(|v| v.is_finite())
+        && b.min_x < b.max_x
+        && b.min_y < b.max_y;
+    if resolution_is_zero(&geo_transform) {
+        return Err(RasterError::NotGeoreferenced(path.to_owned()));
+    }
+    if !valid {
+        return Err(RasterError::OutsideWorld {
+            path: path.to_owned(),
+            bounds: [b.min_x, b.min_y, b.max_x, b.max_y],
+        });
+    }
     let bounds_mercator = tile::bbox_lonlat_to_mercator(&bounds_lonlat);
 
     let centre_lat = f64::midpoint(bounds_lonlat.min_y, bounds_lonlat.max_y);
@@ -145,6 +160,11 @@ pub fn read_info(path: &Path, dataset: &Dataset) -> Result<RasterInfo, RasterErr
         has_mask: mask_flags.is_per_dataset() || mask_flags.is_alpha(),
         bands,
     })
+}
+
+fn resolution_is_zero(geo_transform: &[f64; 6]) -> bool {
+    let determinant = geo_transform[1] * geo_transform[5] - geo_transform[2] * geo_transform[4];
+    !determinant.is_normal()
 }
 
 /// The corners' bounding box of a `width` by `height` grid, in the grid's CRS.

@@ -47,6 +47,16 @@ pub enum RasterError {
         band: usize,
         count: usize,
     },
+    #[error("{option} = {zoom} for {path} is out of range: use a zoom from 0 to 24")]
+    ZoomOutOfRange {
+        path: PathBuf,
+        option: &'static str,
+        zoom: u8,
+    },
+    #[error(
+        "raster {path} lies outside the Earth's lon/lat range (bounds {bounds:?}): check its CRS"
+    )]
+    OutsideWorld { path: PathBuf, bounds: [f64; 4] },
     #[error("raster {path} is truncated or corrupt: reading its pixels failed: {source}")]
     Unreadable {
         path: PathBuf,
@@ -104,6 +114,15 @@ impl RasterSource {
             source,
         })?;
         let info = read_info(path, &dataset)?;
+        for (option, zoom) in [("minzoom", options.minzoom), ("maxzoom", options.maxzoom)] {
+            if let Some(zoom) = zoom.filter(|&z| z > tile::MAX_ZOOM) {
+                return Err(RasterError::ZoomOutOfRange {
+                    path: path.to_owned(),
+                    option,
+                    zoom,
+                });
+            }
+        }
         probe_read(path, &dataset, &info)?;
 
         let (translate_args, selected) = band_plan(path, &info, &options)?;

@@ -32,6 +32,15 @@ impl Problem {
         }
     }
 
+    pub fn not_acceptable(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_ACCEPTABLE,
+            title: "Not acceptable",
+            detail: detail.into(),
+            parameter: None,
+        }
+    }
+
     pub fn internal(detail: impl Into<String>) -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,

@@ -4,6 +4,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -88,13 +89,21 @@ pub(super) struct TileQuery {
 }
 
 /// `GET /tiles/{source}/{z}/{x}/{name}`.
-#[tracing::instrument(name = "tile", skip_all, fields(source = %id, tile.z = %z, tile.x = %x, tile.y = %name))]
+#[tracing::instrument(name = "tile", skip_all, fields(source, tile.z, tile.x, tile.y))]
 pub(super) async fn get_tile(
     State(state): State<AppState>,
-    Path((id, z, x, name)): Path<(String, String, String, String)>,
-    Query(query): Query<TileQuery>,
+    path: Result<Path<(String, String, String, String)>, PathRejection>,
+    query: Result<Query<TileQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
+    let Path((id, z, x, name)) = path.map_err(|rejection| path_problem(&rejection))?;
+    let Query(query) =
+        query.map_err(|rejection| Problem::bad_parameter("query", rejection.body_text()))?;
+    tracing::Span::current()
+        .record("source", id.as_str())
+        .record("tile.z", z.as_str())
+        .record("tile.x", x.as_str())
+        .record("tile.y", name.as_str());
     let source = find_source(&state, &id)?;
     let z = parse_coordinate("z", &z)?;
     let x = parse_coordinate("x", &x)?;
@@ -153,14 +162,23 @@ pub(super) async fn get_tile(
         (Compression::None, TileFormat::Mvt, true) => {
             (crate::vector::gzip(&bytes), Compression::Gzip)
         }
-        (Compression::Gzip, _, false) => (
-            gunzip(&bytes).map_err(|error| {
+        (Compression::Gzip, _, false) => {
+            let inflated = state.workers.run(move || gunzip(&bytes)).await;
+            let inflated = inflated.map_err(|error| Problem::internal(error.to_string()))?;
+            let inflated = inflated.map_err(|error| {
+                tracing::warn!(source = %id, %tile, %error, "stored tile cannot be inflated");
                 Problem::internal(format!(
-                    "stored tile {tile} of {id:?} is not valid gzip: {error}"
+                    "stored tile {tile} of {id:?} cannot be inflated: {error}"
                 ))
-            })?,
-            Compression::None,
-        ),
+            })?;
+            (inflated, Compression::None)
+        }
+        (Compression::Brotli | Compression::Zstd, _, _) if !accepts(&headers, compression) => {
+            return Err(Problem::not_acceptable(format!(
+                "tile {tile} of {id:?} is stored with {} compression, which the request's Accept-Encoding does not list: accept it, or serve an archive compressed with gzip",
+                compression.content_encoding().unwrap_or("no")
+            )));
+        }
         (other, _, _) => (bytes, other),
     };
     let mut response = cached_response(&state, &headers, bytes, format.media_type());
@@ -282,6 +300,14 @@ fn render_blocking(
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
+    accepts(headers, Compression::Gzip)
+}
+
+/// Returns whether `Accept-Encoding` lists `compression` (or `*`) with a quality above 0.
+fn accepts(headers: &HeaderMap, compression: Compression) -> bool {
+    let Some(wanted) = compression.content_encoding() else {
+        return true;
+    };
     headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
@@ -291,22 +317,42 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
             let mut parts = coding.split(';');
             let name = parts.next().unwrap_or_default().trim();
             let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+            (name.eq_ignore_ascii_case(wanted) || name == "*") && !refused
         })
 }
 
+/// Largest inflated tile sent to a client without gzip; real vector tiles stay far below.
+const MAX_INFLATED_TILE_BYTES: u64 = 32 << 20;
+
+/// Inflates a gzip-compressed stored tile, up to `MAX_INFLATED_TILE_BYTES`.
 fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len() * 3);
-    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)?;
+    let mut decoder = flate2::read::GzDecoder::new(bytes).take(MAX_INFLATED_TILE_BYTES + 1);
+    decoder.read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_INFLATED_TILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it inflates to more than {MAX_INFLATED_TILE_BYTES} bytes"
+        )));
+    }
     Ok(out)
+}
+
+/// Turns a path that axum cannot decode (invalid UTF-8 in a percent-encoding, say) into a
+/// problem that names it.
+pub(super) fn path_problem(rejection: &PathRejection) -> Problem {
+    Problem::bad_parameter(
+        "path",
+        format!("invalid URL path: {}", rejection.body_text()),
+    )
 }
 
 /// `GET /tiles/{source}.json`: TileJSON 3.0.0.
 pub(super) async fn get_tilejson(
     State(state): State<AppState>,
-    Path(file): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
+    let Path(file) = path.map_err(|rejection| path_problem(&rejection))?;
     let Some(id) = file.strip_suffix(".json") else {
         return Err(Problem::not_found(format!(
             "no route for /tiles/{file}: TileJSON is at /tiles/{{source}}.json and tiles at /tiles/{{source}}/{{z}}/{{x}}/{{y}}.{{ext}}"
