@@ -613,9 +613,7 @@ async fn rasters_off_the_earth_or_without_pixel_size_are_reported() {
             .failures
             .iter()
             .find(|f| f.path.ends_with(name));
-        failure
-            .map(|f| f.reason.clone())
-            .unwrap_or_else(|| panic!("{name} is reported"))
+        failure.map_or_else(|| panic!("{name} is reported"), |f| f.reason.clone())
     };
     assert!(
         reason("off_earth.tif").contains("outside"),
