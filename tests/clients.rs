@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{TestServer, geodata, have_program, repo};
+use common::{TestServer, have_program, repo};
 use tessera::tile::lonlat_to_tile;
 
 /// In CI a missing client is a failure; on a developer's machine the test says what to
@@ -22,21 +22,12 @@ fn require(program: &str, install_hint: &str) -> bool {
     false
 }
 
-async fn sample_server() -> TestServer {
-    TestServer::serving(&[
-        geodata("sentinel2-29rkh"),
-        geodata("landsat7-bahamas"),
-        geodata("nk-prison-camps"),
-    ])
-    .await
-}
-
 #[tokio::test]
 async fn gdal_mvt_driver_reads_a_vector_tile() {
     if !require("ogrinfo", "run scripts/setup to install gdal-bin") {
         return;
     }
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     // Camp 14, Kaechon: 125.95 E, 39.58 N (from camps.geojson).
     let tile = lonlat_to_tile(125.95, 39.58, 8);
     let url = server.url(&format!(
@@ -71,7 +62,7 @@ async fn gdal_reads_an_imagery_tile_over_http() {
     if !require("gdalinfo", "run scripts/setup to install gdal-bin") {
         return;
     }
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     let tile = lonlat_to_tile(-11.43, 24.8, 9);
     let url = server.url(&format!("/tiles/TCI/{}/{}/{}.png", tile.z, tile.x, tile.y));
     let output = tokio::task::spawn_blocking(move || {
@@ -109,7 +100,7 @@ async fn maplibre_renders_the_style_without_errors() {
         eprintln!("SKIPPED: run `npm ci --prefix tests/browser` for the browser test");
         return;
     }
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     // Over the Sentinel-2 scene at zoom 8, so that the imagery is drawn; the camps are drawn
     // at the second stop.
     for (name, view) in [

@@ -8,18 +8,9 @@ use geozero::mvt::Message as _;
 use common::{TestServer, folder_with, geodata, shared_data};
 use tessera::tile::lonlat_to_tile;
 
-async fn sample_server() -> TestServer {
-    TestServer::serving(&[
-        geodata("sentinel2-29rkh"),
-        geodata("landsat7-bahamas"),
-        geodata("nk-prison-camps"),
-    ])
-    .await
-}
-
 #[tokio::test]
 async fn bad_requests_name_the_parameter() {
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     let cases = [
         ("/tiles/TCI/25/0/0.png", "z"),
         ("/tiles/TCI/3/8/0.png", "x"),
@@ -54,7 +45,7 @@ async fn bad_requests_name_the_parameter() {
 
 #[tokio::test]
 async fn not_found_outside_data_and_for_unknown_names() {
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     let far_away = lonlat_to_tile(100.0, -40.0, 6);
     let cases = [
         "/tiles/nope/1/0/0.png".to_owned(),
@@ -79,7 +70,7 @@ async fn not_found_outside_data_and_for_unknown_names() {
 
 #[tokio::test]
 async fn tiles_have_etag_cache_control_and_304() {
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     let tile = lonlat_to_tile(-11.43, 24.8, 8);
     let path = format!("/tiles/TCI/8/{}/{}.png", tile.x, tile.y);
     let response = server.get(&path).await;
@@ -130,7 +121,7 @@ async fn tiles_have_etag_cache_control_and_304() {
 
 #[tokio::test]
 async fn cors_on_every_route_including_errors() {
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     for path in [
         "/catalog",
         "/tiles/TCI.json",
@@ -171,7 +162,7 @@ async fn cors_on_every_route_including_errors() {
 
 #[tokio::test]
 async fn catalog_lists_sources_with_tilejson_urls() {
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     let catalog = server.json("/catalog").await;
     let sources = catalog["sources"].as_array().expect("sources array");
     let ids: Vec<&str> = sources.iter().filter_map(|s| s["id"].as_str()).collect();
@@ -206,7 +197,7 @@ async fn catalog_lists_sources_with_tilejson_urls() {
 
 #[tokio::test]
 async fn tilejson_has_exact_bounds_zooms_and_attribution() {
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     let tilejson = server.json("/tiles/TCI.json").await;
     let bounds: Vec<f64> = tilejson["bounds"]
         .as_array()
@@ -245,7 +236,7 @@ async fn tilejson_has_exact_bounds_zooms_and_attribution() {
 
 #[tokio::test]
 async fn health_and_metrics() {
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     let health = server.json("/health").await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["sources"], 3);
@@ -272,7 +263,7 @@ async fn health_and_metrics() {
 
 #[tokio::test]
 async fn styles_get_absolute_urls() {
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     let style = server.json("/styles/tessera.json").await;
     assert_eq!(style["version"], 8);
     assert_eq!(
@@ -283,7 +274,7 @@ async fn styles_get_absolute_urls() {
 
 #[tokio::test]
 async fn viewer_is_served_with_maplibre() {
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     let index = server.get("/").await;
     assert_eq!(index.status(), 200);
     assert!(
@@ -515,7 +506,7 @@ async fn stored_encodings_follow_accept_encoding() {
 
 #[tokio::test]
 async fn undecodable_paths_and_methods_are_contained() {
-    let server = sample_server().await;
+    let server = TestServer::sample().await;
     for path in [
         "/tiles/TCI/%FF/0/0.png",
         "/tiles/%C0%AF/0/0/0.png",

@@ -15,6 +15,15 @@ fn mean_channel(image: &image::RgbaImage, channel: usize) -> f64 {
     opaque.iter().map(|p| f64::from(p.0[channel])).sum::<f64>() / opaque.len().max(1) as f64
 }
 
+/// Returns the centre (lon, lat) of a TileJSON's `bounds`.
+fn bounds_centre(tilejson: &serde_json::Value) -> (f64, f64) {
+    let edge = |i: usize| tilejson["bounds"][i].as_f64().expect("TileJSON bounds");
+    (
+        f64::midpoint(edge(0), edge(2)),
+        f64::midpoint(edge(1), edge(3)),
+    )
+}
+
 fn tile_path(source: &str, tile: TileCoord, suffix: &str) -> String {
     format!("/tiles/{source}/{}/{}/{}{suffix}", tile.z, tile.x, tile.y)
 }
@@ -208,16 +217,7 @@ async fn landsat8_uint16_scenes_with_nodata_collars() {
     for id in ["mosaic_cog1", "mosaic_cog2"] {
         let tilejson = server.json(&format!("/tiles/{id}.json")).await;
         let bounds = &tilejson["bounds"];
-        let centre = (
-            f64::midpoint(
-                bounds[0].as_f64().expect("w"),
-                bounds[2].as_f64().expect("e"),
-            ),
-            f64::midpoint(
-                bounds[1].as_f64().expect("s"),
-                bounds[3].as_f64().expect("n"),
-            ),
-        );
+        let centre = bounds_centre(&tilejson);
         let inner = server
             .get(&tile_path(
                 id,
@@ -270,17 +270,7 @@ async fn naip_four_bands_serve_as_rgb() {
     let id = "m_4709963_se_14_1_20140720";
     let tilejson = server.json(&format!("/tiles/{id}.json")).await;
     assert_eq!(tilejson["maxzoom"], 15, "5 m pixels near 47 N need zoom 15");
-    let bounds = &tilejson["bounds"];
-    let centre = (
-        f64::midpoint(
-            bounds[0].as_f64().expect("w"),
-            bounds[2].as_f64().expect("e"),
-        ),
-        f64::midpoint(
-            bounds[1].as_f64().expect("s"),
-            bounds[3].as_f64().expect("n"),
-        ),
-    );
+    let centre = bounds_centre(&tilejson);
     let response = server
         .get(&tile_path(
             id,
@@ -314,17 +304,7 @@ async fn aerial_15cm_serves_at_high_zoom() {
         (19..=21).contains(&maxzoom),
         "15 cm pixels need zoom 19 to 21, got {maxzoom}"
     );
-    let bounds = &tilejson["bounds"];
-    let centre = (
-        f64::midpoint(
-            bounds[0].as_f64().expect("w"),
-            bounds[2].as_f64().expect("e"),
-        ),
-        f64::midpoint(
-            bounds[1].as_f64().expect("s"),
-            bounds[3].as_f64().expect("n"),
-        ),
-    );
+    let centre = bounds_centre(&tilejson);
     let tile = lonlat_to_tile(centre.0, centre.1, maxzoom as u8);
     let response = server.get(&tile_path("cog_rgb", tile, ".png")).await;
     assert_eq!(response.status(), 200);

@@ -42,6 +42,12 @@ impl TestServer {
         }
     }
 
+    /// Serves the sample data of `geodata/`: the Sentinel-2 and Landsat 7 scenes and the camps.
+    pub async fn sample() -> Self {
+        let folders = ["sentinel2-29rkh", "landsat7-bahamas", "nk-prison-camps"];
+        Self::serving(&folders.map(geodata)).await
+    }
+
     /// Serves the given files and folders with default options.
     pub async fn serving(paths: &[PathBuf]) -> Self {
         Self::start(Config {
