@@ -847,3 +847,38 @@ fn gzip_round_trips() {
         .expect("gunzip");
     assert_eq!(decompressed, bytes);
 }
+
+#[test]
+fn huge_invalid_polygon_is_skipped_not_repaired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A star that winds 7 times around its centre: every edge crosses many others.
+    let vertices = 6_001;
+    let mut ring: Vec<String> = (0..vertices)
+        .map(|i| {
+            let angle = f64::from(i) * 7.0 * std::f64::consts::TAU / f64::from(vertices);
+            let radius = if i % 2 == 0 { 1.0 } else { 0.2 };
+            format!(
+                "[{:.6},{:.6}]",
+                10.0 + radius * angle.cos(),
+                10.0 + radius * angle.sin()
+            )
+        })
+        .collect();
+    ring.push(ring[0].clone());
+    let star = geojson_feature(
+        "star",
+        &format!(
+            r#"{{"type":"Polygon","coordinates":[[{}]]}}"#,
+            ring.join(",")
+        ),
+    );
+    let square = geojson_feature(
+        "square",
+        r#"{"type":"Polygon","coordinates":[[[20,20],[21,20],[21,21],[20,21],[20,20]]]}"#,
+    );
+    let path = write_geojson(&dir, "star.geojson", &[star, square]);
+    let source = open_default(&path);
+    let layer = &source.layers()[0];
+    assert_eq!(layer.skipped, 1, "the star is skipped");
+    assert_eq!(layer.feature_count, 1, "the square is served");
+}
