@@ -55,6 +55,8 @@ pub struct Config {
     pub cache_max_age: u32,
     /// Time limit for rendering one tile, in seconds.
     pub tile_timeout: f64,
+    /// Time a client has to send its request header, in seconds.
+    pub header_timeout: f64,
     /// Size of GDAL's block cache for the whole process, in MiB. GDAL's own default is 5 % of
     /// the machine's memory.
     pub gdal_cache_mb: u32,
@@ -73,6 +75,7 @@ impl Default for Config {
             workers: 0,
             cache_max_age: 3600,
             tile_timeout: 30.0,
+            header_timeout: 10.0,
             gdal_cache_mb: 64,
             paths: Vec::new(),
             styles: PathBuf::from("styles"),
@@ -152,6 +155,16 @@ impl Config {
             return Err(invalid(
                 "tile_timeout",
                 self.tile_timeout.to_string(),
+                "use seconds above 0 and at most 3600",
+            ));
+        }
+        if !(self.header_timeout.is_finite()
+            && self.header_timeout > 0.0
+            && self.header_timeout <= 3600.0)
+        {
+            return Err(invalid(
+                "header_timeout",
+                self.header_timeout.to_string(),
                 "use seconds above 0 and at most 3600",
             ));
         }

@@ -536,3 +536,36 @@ async fn undecodable_paths_and_methods_are_contained() {
     );
     assert!(metrics.contains("method=\"other\""), "{metrics}");
 }
+
+#[tokio::test]
+async fn slow_request_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = TestServer::start(tessera::config::Config {
+        paths: vec![geodata("nk-prison-camps")],
+        header_timeout: 0.5,
+        ..tessera::config::Config::default()
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(server.address)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("half a header");
+    let mut buffer = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buffer),
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server closes a connection whose header does not finish"
+    );
+    assert_eq!(
+        server.get("/health").await.status(),
+        200,
+        "other clients are served"
+    );
+}

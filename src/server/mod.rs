@@ -5,7 +5,10 @@ mod problem;
 mod tiles;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::Semaphore;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -77,11 +80,59 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves on `listener` until Ctrl-C or SIGTERM.
+/// Most connections served at once; further clients wait in the listen queue.
+const MAX_CONNECTIONS: usize = 4096;
+
+/// Serves HTTP/1.1 on `listener` until Ctrl-C or SIGTERM, then lets open requests finish.
+///
+/// A client must send its request header within `header_timeout` seconds, so connections
+/// that trickle bytes (slowloris) are closed, and at most `MAX_CONNECTIONS` are open at once.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+    let header_timeout = Duration::from_secs_f64(state.config.header_timeout);
+    let app = router(state);
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => {
+                permit.expect("the connection semaphore is never closed")
+            }
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection closed with an error");
+            }
+            drop(permit);
+        });
+    }
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!("requests still open 10 s after the shutdown signal were dropped");
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
