@@ -21,6 +21,8 @@ pub enum WorkerError {
 #[derive(Clone, Debug)]
 pub struct Workers {
     pool: Arc<ThreadPool>,
+    /// Jobs queued or running, so that shutdown can wait for them.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Workers {
@@ -37,11 +39,26 @@ impl Workers {
             .build()?;
         Ok(Self {
             pool: Arc::new(pool),
+            in_flight: Arc::default(),
         })
     }
 
     pub fn threads(&self) -> usize {
         self.pool.current_num_threads()
+    }
+
+    /// Waits until no job is queued or running, or `limit` has passed. Returns whether the
+    /// pool is idle. The process must not exit while GDAL work runs: exit destroys GDAL's and
+    /// PROJ's static objects under the running warp, which crashed the process.
+    pub async fn wait_idle(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// Runs `work` on a worker thread and waits for its result without blocking the runtime.
@@ -51,6 +68,8 @@ impl Workers {
         T: Send + 'static,
     {
         let (sender, receiver) = oneshot::channel();
+        let in_flight = Arc::clone(&self.in_flight);
+        in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.pool.spawn(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
             if let Err(panic) = &result {
@@ -63,6 +82,7 @@ impl Workers {
             }
             // The receiver is gone when the request was cancelled: nothing to deliver.
             let _ = sender.send(result.ok());
+            in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         });
         receiver.await.ok().flatten().ok_or(WorkerError::Panicked)
     }

@@ -89,6 +89,8 @@ const MAX_CONNECTIONS: usize = 4096;
 /// that trickle bytes (slowloris) are closed, and at most `MAX_CONNECTIONS` are open at once.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     let header_timeout = Duration::from_secs_f64(state.config.header_timeout);
+    let tile_timeout = Duration::from_secs_f64(state.config.tile_timeout);
+    let workers = state.workers.clone();
     let app = router(state);
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -131,6 +133,13 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
         .is_err()
     {
         tracing::warn!("requests still open 10 s after the shutdown signal were dropped");
+    }
+    // Warps stop at their deadline, so the pool is idle within one tile timeout.
+    if !workers
+        .wait_idle(tile_timeout + Duration::from_secs(1))
+        .await
+    {
+        tracing::warn!("worker jobs still running at exit");
     }
     Ok(())
 }

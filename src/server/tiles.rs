@@ -316,7 +316,13 @@ fn accepts(headers: &HeaderMap, compression: Compression) -> bool {
         .any(|coding| {
             let mut parts = coding.split(';');
             let name = parts.next().unwrap_or_default().trim();
-            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+            // `q=0`, `q=0.0` and `q=0.000` all refuse the coding.
+            let refused = parts.any(|p| {
+                let p = p.trim().replace(' ', "");
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f64>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
             (name.eq_ignore_ascii_case(wanted) || name == "*") && !refused
         })
 }
@@ -419,6 +425,9 @@ mod tests {
         assert!(with("gzip, deflate, br"));
         assert!(with("br;q=1.0, gzip;q=0.8"));
         assert!(!with("gzip;q=0"));
+        assert!(!with("gzip;q=0.0"));
+        assert!(!with("gzip; q=0.000"));
+        assert!(with("gzip;q=0.001"));
         assert!(!with("br"));
         assert!(!accepts_gzip(&HeaderMap::new()));
     }
