@@ -25,7 +25,7 @@ impl TileFormat {
         }
     }
 
-    /// The extension that TileJSON `tiles` templates use for this format.
+    /// Returns the extension that TileJSON `tiles` templates use for this format.
     pub fn extension(self) -> &'static str {
         match self {
             Self::Png => "png",
@@ -81,7 +81,7 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// The `Content-Encoding` header value, or `None` for uncompressed bytes.
+    /// Returns the `Content-Encoding` header value, or `None` for uncompressed bytes.
     pub fn content_encoding(self) -> Option<&'static str> {
         match self {
             Self::None => None,

@@ -68,7 +68,7 @@ pub struct TileCoord {
     pub y: u32,
 }
 
-/// An axis-aligned box, in metres (EPSG:3857) or degrees (EPSG:4326) as its use says.
+/// An axis-aligned box, in metres (EPSG:3857) or degrees (EPSG:4326) depending on its use.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Bbox {
     pub min_x: f64,
@@ -225,6 +225,16 @@ fn tile_width_mercator(z: u8) -> f64 {
 }
 
 impl Bbox {
+    /// Builds a box from its west, south, east and north edges.
+    pub const fn new(min_x: f64, min_y: f64, max_x: f64, max_y: f64) -> Self {
+        Self {
+            min_x,
+            min_y,
+            max_x,
+            max_y,
+        }
+    }
+
     /// Returns whether the boxes overlap. Boxes that share only an edge or a corner intersect.
     pub fn intersects(&self, other: &Bbox) -> bool {
         self.min_x <= other.max_x
@@ -526,12 +536,7 @@ mod tests {
     }
 
     fn bbox(min_x: f64, min_y: f64, max_x: f64, max_y: f64) -> Bbox {
-        Bbox {
-            min_x,
-            min_y,
-            max_x,
-            max_y,
-        }
+        Bbox::new(min_x, min_y, max_x, max_y)
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::process::Command;
 use common::{TestServer, have_program, repo};
 use tessera::tile::lonlat_to_tile;
 
-/// In CI a missing client is a failure; on a developer's machine the test says what to
+/// In CI a missing client is a failure; on a developer's machine the test prints what to
 /// install and passes.
 fn require(program: &str, install_hint: &str) -> bool {
     if have_program(program) {

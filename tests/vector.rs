@@ -22,7 +22,7 @@ fn value_text(value: &tile::Value) -> String {
         .unwrap_or_default()
 }
 
-/// The attributes of `feature` as key and value pairs.
+/// Collects the attributes of `feature` as key and value pairs.
 fn attributes(layer: &tile::Layer, feature: &tile::Feature) -> Vec<(String, tile::Value)> {
     feature
         .tags

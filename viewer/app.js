@@ -492,7 +492,7 @@ async function main() {
   }
   // MapLibre's hash has the form #zoom/latitude/longitude. Without one, the viewer picks the view.
   const hasHashView = /^#\d/.test(location.hash);
-  // Without ?style=, the first style of the catalog opens, so that a new visitor sees the
+  // Without ?style=, the first style of the catalog opens, so that a new visitor gets the
   // data as its author arranged it; ?style= (empty) asks for the catalog's sources alone.
   const requested = new URLSearchParams(location.search).get('style');
   const styleId = requested ?? state.catalog.styles[0]?.id ?? '';

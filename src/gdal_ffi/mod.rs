@@ -35,7 +35,7 @@ pub enum GdalCallError {
 
 fn last_error_message() -> String {
     // SAFETY: CPLGetLastErrorMsg returns a pointer to a thread-local, NUL-terminated buffer
-    // that stays valid until the next GDAL call on this thread; it is copied at once.
+    // that stays valid until the next GDAL call on this thread, so it is copied at once.
     let message = unsafe { CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) };
     let message = message.to_string_lossy().trim().to_owned();
     if message.is_empty() {
@@ -54,7 +54,7 @@ fn option_list(args: &[String]) -> Result<CslStringList, GdalCallError> {
     Ok(list)
 }
 
-/// Returns 0, which tells GDAL to stop, once the deadline behind `deadline` has passed.
+/// Returns 0, which makes GDAL stop, once the deadline behind `deadline` has passed.
 unsafe extern "C" fn stop_after_deadline(
     _complete: f64,
     _message: *const std::ffi::c_char,

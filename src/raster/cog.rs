@@ -24,7 +24,7 @@ pub struct CogLevel {
     pub rows: u32,
 }
 
-/// How a COG's internal tiles map onto WebMercatorQuad tiles.
+/// The mapping of a COG's internal tiles onto WebMercatorQuad tiles.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CogLayout {
     pub format: TileFormat,

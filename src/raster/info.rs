@@ -1,4 +1,4 @@
-//! What a raster file is: CRS, bounds, bands, data type, native resolution and overviews.
+//! The facts of a raster file: CRS, bounds, bands, data type, native resolution and overviews.
 
 use std::path::Path;
 
@@ -67,7 +67,7 @@ impl RasterInfo {
             .map_or("unknown", |band| band.data_type.as_str())
     }
 
-    /// The zoom whose 256-pixel tiles have the file's own pixel size, as a fraction.
+    /// Returns the zoom, as a fraction, whose 256-pixel tiles have the file's own pixel size.
     pub fn native_zoom(&self) -> f64 {
         tile::zoom_for_resolution(self.resolution_mercator, 256)
     }
@@ -167,7 +167,7 @@ fn resolution_is_zero(geo_transform: &[f64; 6]) -> bool {
     !determinant.is_normal()
 }
 
-/// The corners' bounding box of a `width` by `height` grid, in the grid's CRS.
+/// Computes the bounding box of the corners of a `width` by `height` grid, in the grid's CRS.
 fn grid_bounds(geo_transform: &[f64; 6], width: usize, height: usize) -> Bbox {
     let corner = |px: f64, py: f64| {
         (

@@ -224,9 +224,9 @@ impl RasterSource {
 const MAX_COARSEST_PIXELS: usize = 4096 * 4096;
 
 /// Returns the lowest zoom whose tiles read a bounded number of source pixels. A tile at a
-/// zoom far below the coarsest level reads that level's pixels under the whole tile: fine for
-/// a small image or one with overviews, but for a large image without them a zoom-0 tile
-/// would read every pixel. Such images are served from the zoom three levels below the
+/// zoom far below the coarsest level reads that level's pixels under the whole tile. That is
+/// cheap for a small image or one with overviews. For a large image without them, a zoom-0
+/// tile would read every pixel, so such images are served from the zoom three levels below the
 /// coarsest level's own, where a 256-pixel tile reads at most 2048 x 2048 source pixels.
 fn safe_minzoom(path: &Path, info: &RasterInfo) -> u8 {
     let (width, height) = info.bands[0]

@@ -24,7 +24,7 @@ pub enum Resampling {
 impl Resampling {
     pub const ALL: [Resampling; 4] = [Self::Nearest, Self::Bilinear, Self::Cubic, Self::Lanczos];
 
-    /// The name that `gdalwarp -r` and the `resampling` query parameter take.
+    /// Returns the name that `gdalwarp -r` and the `resampling` query parameter take.
     pub fn name(self) -> &'static str {
         match self {
             Self::Nearest => "near",
@@ -51,7 +51,7 @@ impl FromStr for Resampling {
     }
 }
 
-/// How source values map to 0–255.
+/// The mapping of source values to 0–255.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Rescale {
     /// 8-bit data as is, anything else by the 2nd and 98th percentiles.

@@ -106,7 +106,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    // Out of file descriptors, say: wait instead of spinning.
+                    // For example out of file descriptors: wait instead of spinning.
                     tracing::warn!(%error, "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;

@@ -262,7 +262,7 @@ fn render_blocking(
     resampling: Option<Resampling>,
     deadline: Instant,
 ) -> Result<Option<Vec<u8>>, Problem> {
-    // A job that waited in the queue past its deadline has no client left to answer.
+    // A job that waited in the queue past its deadline has no client left to respond to.
     let timed_out = || {
         Problem::unavailable(format!(
             "rendering tile {tile} of {:?} timed out",

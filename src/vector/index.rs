@@ -76,12 +76,7 @@ mod tests {
     }
 
     fn bbox(min_x: f64, min_y: f64, max_x: f64, max_y: f64) -> Bbox {
-        Bbox {
-            min_x,
-            min_y,
-            max_x,
-            max_y,
-        }
+        Bbox::new(min_x, min_y, max_x, max_y)
     }
 
     #[test]

@@ -76,17 +76,17 @@ impl TestServer {
     }
 }
 
-/// The repository root.
+/// Returns the repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The sample data served by the first command.
+/// Returns a path in the sample data that the first command serves.
 pub fn geodata(relative: &str) -> PathBuf {
     repo().join("geodata").join(relative)
 }
 
-/// A file of the public data folder beside the repository (`../shared/data`, or
+/// Returns a file of the public data folder beside the repository (`../shared/data`, or
 /// `TESSERA_SHARED_DATA`), or `None` with a message when it is absent, as in a user's clone.
 pub fn shared_data(relative: &str) -> Option<PathBuf> {
     let root = std::env::var_os("TESSERA_SHARED_DATA")
@@ -120,7 +120,7 @@ pub fn decode_image(bytes: &[u8]) -> image::RgbaImage {
         .to_rgba8()
 }
 
-/// Whether a command-line program is on the PATH.
+/// Returns whether a command-line program is on the PATH.
 pub fn have_program(name: &str) -> bool {
     std::process::Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
