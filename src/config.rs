@@ -219,6 +219,7 @@ pub const DEFAULT_FOLDERS: [&str; 2] = ["geodata", "tiles"];
 pub const RASTER_EXTENSIONS: [&str; 3] = ["tif", "tiff", "vrt"];
 pub const VECTOR_EXTENSIONS: [&str; 7] = ["geojson", "json", "gpkg", "shp", "kml", "fgb", "gml"];
 pub const ARCHIVE_EXTENSIONS: [&str; 2] = ["mbtiles", "pmtiles"];
+pub const MODEL_EXTENSIONS: [&str; 2] = ["glb", "gltf"];
 
 /// Lists the files under `root` (a file or a folder, searched recursively) that discovery
 /// serves, sorted by path. Hidden entries and `node_modules` are skipped, and so is anything
@@ -269,6 +270,7 @@ fn servable_extension(path: &Path) -> bool {
         .iter()
         .chain(&VECTOR_EXTENSIONS)
         .chain(&ARCHIVE_EXTENSIONS)
+        .chain(&MODEL_EXTENSIONS)
         .any(|known| *known == extension)
 }
 

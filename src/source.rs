@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::archive::Archive;
 use crate::config::{self, Config, SourceConfig};
+use crate::floorplan::{FloorplanOptions, FloorplanSource};
 use crate::format::TileFormat;
 use crate::raster::{RasterOptions, RasterSource};
 use crate::tile::{self, Bbox, TileCoord};
@@ -32,6 +33,7 @@ pub enum Backend {
     Raster(RasterSource),
     Vector(VectorSource),
     Archive(Archive),
+    Floorplan(FloorplanSource),
 }
 
 /// A served source: its id, descriptive metadata and backend.
@@ -56,7 +58,7 @@ impl Source {
     pub fn kind(&self) -> SourceKind {
         match &self.backend {
             Backend::Raster(_) => SourceKind::Raster,
-            Backend::Vector(_) => SourceKind::Vector,
+            Backend::Vector(_) | Backend::Floorplan(_) => SourceKind::Vector,
             Backend::Archive(archive) => {
                 if archive.metadata().format == TileFormat::Mvt {
                     SourceKind::Vector
@@ -71,7 +73,7 @@ impl Source {
     pub fn format(&self) -> TileFormat {
         match &self.backend {
             Backend::Raster(raster) => raster.options().format,
-            Backend::Vector(_) => TileFormat::Mvt,
+            Backend::Vector(_) | Backend::Floorplan(_) => TileFormat::Mvt,
             Backend::Archive(archive) => archive.metadata().format,
         }
     }
@@ -81,7 +83,7 @@ impl Source {
     pub fn serves_format(&self, format: TileFormat) -> bool {
         match &self.backend {
             Backend::Raster(_) => format.is_raster(),
-            Backend::Vector(_) => format == TileFormat::Mvt,
+            Backend::Vector(_) | Backend::Floorplan(_) => format == TileFormat::Mvt,
             Backend::Archive(archive) => archive.metadata().format == format,
         }
     }
@@ -91,6 +93,10 @@ impl Source {
             Backend::Raster(raster) => (raster.minzoom(), raster.maxzoom()),
             Backend::Vector(vector) => (vector.options().minzoom, vector.options().maxzoom),
             Backend::Archive(archive) => (archive.metadata().minzoom, archive.metadata().maxzoom),
+            Backend::Floorplan(plan) => {
+                let options = plan.vector().options();
+                (options.minzoom, options.maxzoom)
+            }
         }
     }
 
@@ -99,6 +105,7 @@ impl Source {
             Backend::Raster(raster) => raster.bounds_lonlat(),
             Backend::Vector(vector) => vector.bounds_lonlat(),
             Backend::Archive(archive) => archive.metadata().bounds,
+            Backend::Floorplan(plan) => plan.vector().bounds_lonlat(),
         }
     }
 
@@ -107,8 +114,13 @@ impl Source {
     /// compared, split where they pass ±180°.
     pub fn touches(&self, tile: TileCoord) -> bool {
         let data = tile::bbox_lonlat_to_mercator(&self.bounds_lonlat());
-        match &self.backend {
-            Backend::Vector(vector) => {
+        let vector = match &self.backend {
+            Backend::Vector(vector) => Some(vector),
+            Backend::Floorplan(plan) => Some(plan.vector()),
+            _ => None,
+        };
+        match vector {
+            Some(vector) => {
                 let options = vector.options();
                 let fraction = f64::from(options.buffer) / f64::from(options.extent.max(1));
                 tile.buffered_bounds_mercator(fraction)
@@ -163,6 +175,11 @@ impl Source {
                 if let Some(layers) = &archive.metadata().vector_layers {
                     tilejson["vector_layers"] = layers.clone();
                 }
+            }
+            Backend::Floorplan(plan) => {
+                tilejson["vector_layers"] = plan.vector_layers_json(minzoom, maxzoom);
+                tilejson["tessera:levels"] = plan.levels_json();
+                tilejson["tessera:model"] = json!(format!("{base_url}/models/{}.glb", self.id));
             }
             Backend::Raster(raster) => {
                 let info = raster.info();
@@ -341,6 +358,14 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
                 .await
                 .map_err(|error| error.to_string())?,
         )
+    } else if config::MODEL_EXTENSIONS.contains(&extension.as_str()) {
+        let options = FloorplanOptions::deserialize(options).map_err(options_error)?;
+        let model_path = path.clone();
+        let plan =
+            tokio::task::spawn_blocking(move || FloorplanSource::open(&model_path, &options))
+                .await
+                .map_err(|error| format!("opening the model panicked: {error}"))?;
+        Backend::Floorplan(plan.map_err(|error| error.to_string())?)
     } else if config::RASTER_EXTENSIONS.contains(&extension.as_str()) {
         let options = RasterOptions::deserialize(options).map_err(options_error)?;
         let raster_path = path.clone();

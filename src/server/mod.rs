@@ -1,6 +1,7 @@
 //! The HTTP server: routes, shared state, caching headers, CORS and metrics.
 
 mod metrics;
+mod models;
 mod problem;
 mod tiles;
 
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/tiles/{file}", get(tiles::get_tilejson))
         .route("/tiles/{source}/{z}/{x}/{name}", get(tiles::get_tile))
+        .route("/models/{file}", get(models::get_model))
         .fallback(not_found)
         .layer(middleware::from_fn(metrics::record))
         .layer(

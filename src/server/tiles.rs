@@ -67,7 +67,7 @@ fn parse_coordinate(parameter: &'static str, text: &str) -> Result<u64, Problem>
     })
 }
 
-fn find_source(state: &AppState, id: &str) -> Result<Arc<Source>, Problem> {
+pub(super) fn find_source(state: &AppState, id: &str) -> Result<Arc<Source>, Problem> {
     if crate::config::validate_id(id).is_err() {
         return Err(Problem::bad_parameter(
             "source",
@@ -224,7 +224,7 @@ async fn render(
                             ))
                         })
                 }
-                Backend::Raster(_) | Backend::Vector(_) => {
+                Backend::Raster(_) | Backend::Vector(_) | Backend::Floorplan(_) => {
                     let worker_source = Arc::clone(&source);
                     let result = state
                         .workers
@@ -290,6 +290,13 @@ fn render_blocking(
         }
         Backend::Vector(vector) => vector.tile(tile).map_err(|error| {
             tracing::error!(source = %source.id, %tile, %error, "vector tile failed");
+            Problem::internal(format!(
+                "encoding tile {tile} of {:?} failed: {error}",
+                source.id
+            ))
+        }),
+        Backend::Floorplan(plan) => plan.vector().tile(tile).map_err(|error| {
+            tracing::error!(source = %source.id, %tile, %error, "floorplan tile failed");
             Problem::internal(format!(
                 "encoding tile {tile} of {:?} failed: {error}",
                 source.id

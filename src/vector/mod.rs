@@ -23,6 +23,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use error::VectorError;
+pub use fields::PropertyValue;
 
 use crate::tile::{Bbox, MAX_LATITUDE, MAX_ZOOM, TileCoord};
 use index::LayerData;
@@ -143,6 +144,16 @@ pub struct LayerInfo {
     pub repaired: usize,
 }
 
+/// A feature made in memory for [`VectorSource::from_features`].
+#[derive(Debug, Clone)]
+pub struct MemoryFeature {
+    pub id: Option<u64>,
+    /// Attribute values by index into the source's fields, without nulls.
+    pub properties: Vec<(usize, PropertyValue)>,
+    /// Geometry in Web Mercator metres.
+    pub geometry: geo::Geometry<f64>,
+}
+
 /// A vector dataset loaded into memory and indexed for tile requests.
 #[derive(Debug)]
 pub struct VectorSource {
@@ -174,6 +185,62 @@ impl VectorSource {
             options,
             infos: loaded.infos,
             layers: loaded.layers,
+            bounds_lonlat,
+        })
+    }
+
+    /// Builds a one-layer source from features made in memory, with geometries in Web
+    /// Mercator metres. `path` names the file they were derived from, for logs. Properties
+    /// are `(index into fields, value)` pairs, in the order of `fields`.
+    pub fn from_features(
+        path: &Path,
+        layer: &str,
+        fields: &[(String, FieldType)],
+        features: Vec<MemoryFeature>,
+        options: VectorOptions,
+    ) -> Result<VectorSource, VectorError> {
+        options.validate()?;
+        let mut bounds: Option<geo::Rect<f64>> = None;
+        for feature in &features {
+            if let Some(rect) = geo::BoundingRect::bounding_rect(&feature.geometry) {
+                bounds = Some(bounds.map_or(rect, |b| {
+                    geo::Rect::new(
+                        geo::coord! { x: b.min().x.min(rect.min().x), y: b.min().y.min(rect.min().y) },
+                        geo::coord! { x: b.max().x.max(rect.max().x), y: b.max().y.max(rect.max().y) },
+                    )
+                }));
+            }
+        }
+        let bounds_lonlat = bounds.map_or(
+            Bbox::new(-180.0, -MAX_LATITUDE, 180.0, MAX_LATITUDE),
+            |rect| {
+                let (min_x, min_y) = crate::tile::mercator_to_lonlat(rect.min().x, rect.min().y);
+                let (max_x, max_y) = crate::tile::mercator_to_lonlat(rect.max().x, rect.max().y);
+                Bbox::new(min_x, min_y, max_x, max_y)
+            },
+        );
+        let info = LayerInfo {
+            name: layer.to_owned(),
+            fields: fields.iter().cloned().collect(),
+            geometry_type: geometry_type_name(&features).to_owned(),
+            feature_count: features.len(),
+            skipped: 0,
+            repaired: 0,
+        };
+        let stored = features
+            .into_iter()
+            .map(|feature| index::StoredFeature {
+                id: feature.id,
+                properties: feature.properties,
+                geometry: feature.geometry,
+            })
+            .collect();
+        let keys = fields.iter().map(|(name, _)| name.clone()).collect();
+        Ok(VectorSource {
+            path: path.to_owned(),
+            options,
+            infos: vec![info],
+            layers: vec![LayerData::new(layer.to_owned(), keys, stored)],
             bounds_lonlat,
         })
     }
@@ -224,6 +291,24 @@ impl VectorSource {
         )
         .entered();
         encode::encode_tile(&self.layers, tile, &self.options)
+    }
+}
+
+/// Returns `Point`, `LineString` or `Polygon` when every feature has that type (multi-types
+/// included), or else `Unknown`.
+fn geometry_type_name(features: &[MemoryFeature]) -> &'static str {
+    let name = |geometry: &geo::Geometry<f64>| match geometry {
+        geo::Geometry::Point(_) | geo::Geometry::MultiPoint(_) => "Point",
+        geo::Geometry::LineString(_) | geo::Geometry::MultiLineString(_) => "LineString",
+        geo::Geometry::Polygon(_) | geo::Geometry::MultiPolygon(_) => "Polygon",
+        _ => "Unknown",
+    };
+    let mut names = features.iter().map(|feature| name(&feature.geometry));
+    let first = names.next().unwrap_or("Unknown");
+    if names.all(|other| other == first) {
+        first
+    } else {
+        "Unknown"
     }
 }
 

@@ -1,0 +1,121 @@
+//! Packing a `.gltf` with external or embedded buffers into one GLB for `/models/{id}.glb`.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+/// Builds a GLB from the JSON text of a `.gltf` and its loaded buffers. All buffers become
+/// the GLB's binary chunk, and images stored as files beside the model are embedded too;
+/// data URIs of images stay as they are.
+pub(crate) fn from_gltf(
+    json_text: &[u8],
+    buffers: &[Vec<u8>],
+    base: &Path,
+    max_bytes: u64,
+) -> Result<Vec<u8>, String> {
+    let mut document: Value =
+        serde_json::from_slice(json_text).map_err(|error| format!("invalid JSON: {error}"))?;
+    let mut binary = Vec::new();
+    let mut offsets = Vec::with_capacity(buffers.len());
+    for buffer in buffers {
+        pad(&mut binary, 0);
+        offsets.push(binary.len() as u64);
+        binary.extend_from_slice(buffer);
+    }
+    if let Some(views) = document["bufferViews"].as_array_mut() {
+        for view in views {
+            let buffer = view["buffer"].as_u64().unwrap_or(0) as usize;
+            let offset = view["byteOffset"].as_u64().unwrap_or(0);
+            let shift = offsets.get(buffer).copied().unwrap_or(0);
+            view["buffer"] = json!(0);
+            view["byteOffset"] = json!(offset + shift);
+        }
+    }
+    let views_before = document["bufferViews"].as_array().map_or(0, Vec::len);
+    let mut added_views = Vec::new();
+    if let Some(images) = document["images"].as_array_mut() {
+        for image in images {
+            let Some(uri) = image["uri"].as_str() else {
+                continue;
+            };
+            if uri.starts_with("data:") {
+                continue;
+            }
+            let file = super::model::buffer_file(base, uri)?;
+            let size = std::fs::metadata(&file)
+                .map_err(|error| format!("cannot read image {}: {error}", file.display()))?
+                .len();
+            if binary.len() as u64 + size > max_bytes {
+                return Err(format!(
+                    "the model with its images is more than {max_bytes} bytes"
+                ));
+            }
+            let bytes = std::fs::read(&file)
+                .map_err(|error| format!("cannot read image {}: {error}", file.display()))?;
+            let mime = if bytes.starts_with(b"\x89PNG") {
+                "image/png"
+            } else {
+                "image/jpeg"
+            };
+            pad(&mut binary, 0);
+            added_views.push(json!({
+                "buffer": 0,
+                "byteOffset": binary.len(),
+                "byteLength": bytes.len(),
+            }));
+            binary.extend_from_slice(&bytes);
+            let object = image.as_object_mut().ok_or("an image is not an object")?;
+            object.remove("uri");
+            object.insert("mimeType".to_owned(), json!(mime));
+            object.insert(
+                "bufferView".to_owned(),
+                json!(views_before + added_views.len() - 1),
+            );
+        }
+    }
+    if !added_views.is_empty() {
+        match document["bufferViews"].as_array_mut() {
+            Some(existing) => existing.extend(added_views),
+            None => document["bufferViews"] = Value::Array(added_views),
+        }
+    }
+    pad(&mut binary, 0);
+    document["buffers"] = if binary.is_empty() {
+        json!([])
+    } else {
+        json!([{ "byteLength": binary.len() }])
+    };
+    Ok(write_glb(&document, &binary))
+}
+
+fn pad(bytes: &mut Vec<u8>, filler: u8) {
+    while !bytes.len().is_multiple_of(4) {
+        bytes.push(filler);
+    }
+}
+
+/// Writes a GLB container: a 12-byte header, the JSON chunk padded with spaces and the binary
+/// chunk padded with zeros, as glTF 2.0 section 4.4 lays them out.
+pub(crate) fn write_glb(document: &Value, binary: &[u8]) -> Vec<u8> {
+    let mut json_chunk = document.to_string().into_bytes();
+    pad(&mut json_chunk, b' ');
+    let mut binary_chunk = binary.to_vec();
+    pad(&mut binary_chunk, 0);
+    let mut length = 12 + 8 + json_chunk.len();
+    if !binary_chunk.is_empty() {
+        length += 8 + binary_chunk.len();
+    }
+    let mut out = Vec::with_capacity(length);
+    out.extend_from_slice(b"glTF");
+    out.extend_from_slice(&2_u32.to_le_bytes());
+    out.extend_from_slice(&(length as u32).to_le_bytes());
+    out.extend_from_slice(&(json_chunk.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"JSON");
+    out.extend_from_slice(&json_chunk);
+    if !binary_chunk.is_empty() {
+        out.extend_from_slice(&(binary_chunk.len() as u32).to_le_bytes());
+        out.extend_from_slice(b"BIN\0");
+        out.extend_from_slice(&binary_chunk);
+    }
+    out
+}

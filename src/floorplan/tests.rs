@@ -1,0 +1,259 @@
+//! Slicing the generated detention block and comparing its outlines with the rooms as built.
+
+#[path = "../../tests/floorplan_support/block.rs"]
+#[allow(dead_code, reason = "the integration tests use the rest")]
+mod block;
+
+use geo::{Area, Coord, Densify, Distance, Euclidean, MultiPolygon, Polygon, Rect};
+
+use super::plan::Kind;
+use super::*;
+
+fn block_options() -> FloorplanOptions {
+    FloorplanOptions {
+        anchor: Some([13.4, 52.5]),
+        ..FloorplanOptions::default()
+    }
+}
+
+fn rectangle([w, s, e, n]: [f64; 4]) -> Polygon<f64> {
+    Rect::new(Coord { x: w, y: s }, Coord { x: e, y: n }).to_polygon()
+}
+
+/// Returns the Hausdorff distance between the boundaries of two shapes, from their edges
+/// sampled every centimetre. geo's `HausdorffDistance` compares vertices only, which
+/// overstates the distance of a shape with extra vertices along a straight edge.
+fn hausdorff(a: &MultiPolygon<f64>, b: &Polygon<f64>) -> f64 {
+    let a_boundary: Vec<_> = a
+        .0
+        .iter()
+        .flat_map(|p| std::iter::once(p.exterior().clone()).chain(p.interiors().iter().cloned()))
+        .collect();
+    let b_boundary = b.exterior().clone();
+    let directed = |from: &geo::LineString<f64>, to: &[&geo::LineString<f64>]| {
+        Euclidean
+            .densify(from, 0.01)
+            .points()
+            .map(|point| {
+                to.iter()
+                    .map(|line| Euclidean.distance(&point, *line))
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .fold(0.0, f64::max)
+    };
+    let a_refs: Vec<_> = a_boundary.iter().collect();
+    let a_to_b = a_boundary
+        .iter()
+        .map(|line| directed(line, &[&b_boundary]))
+        .fold(0.0, f64::max);
+    a_to_b.max(directed(&b_boundary, &a_refs))
+}
+
+#[test]
+fn block_floors_are_detected_without_the_roof() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = block::write(folder.path(), true);
+    let sliced = slice_model(&path, &block_options()).expect("block slices");
+    let elevations: Vec<f64> = sliced.levels.iter().map(|l| l.elevation).collect();
+    assert_eq!(elevations.len(), 2, "levels {elevations:?}");
+    assert!(elevations[0].abs() < 1e-6, "{elevations:?}");
+    assert!(
+        (elevations[1] - block::STOREY_HEIGHT).abs() < 1e-6,
+        "{elevations:?}"
+    );
+    assert!((sliced.levels[0].top - block::STOREY_HEIGHT).abs() < 1e-6);
+}
+
+#[test]
+fn block_rooms_match_the_rooms_as_built() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = block::write(folder.path(), true);
+    let sliced = slice_model(&path, &block_options()).expect("block slices");
+    let rooms: Vec<&plan::PlanFeature> = sliced
+        .features
+        .iter()
+        .filter(|f| f.kind == Kind::Room)
+        .collect();
+    assert_eq!(rooms.len(), block::truth().len(), "{rooms:#?}");
+    for truth in block::truth() {
+        let expected = rectangle(truth.rectangle);
+        let found = rooms
+            .iter()
+            .find(|room| room.name.as_deref() == Some(truth.name))
+            .unwrap_or_else(|| panic!("no room named {:?}", truth.name));
+        assert_eq!(found.level, truth.level, "{}", truth.name);
+        let outline = &found.geometry;
+        let area_error = (outline.unsigned_area() - expected.unsigned_area()).abs();
+        // The door is 0.1 m thinner than its wall, which adds a 1 m x 0.05 m notch.
+        assert!(
+            area_error <= 0.06,
+            "{}: area {} against {}",
+            truth.name,
+            outline.unsigned_area(),
+            expected.unsigned_area()
+        );
+        let distance = hausdorff(outline, &expected);
+        assert!(
+            distance <= 0.06,
+            "{}: Hausdorff distance {distance} m",
+            truth.name
+        );
+        assert!((found.base - truth.level as f64 * block::STOREY_HEIGHT).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn block_walls_and_doors_have_their_heights() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = block::write(folder.path(), true);
+    let sliced = slice_model(&path, &block_options()).expect("block slices");
+    let doors: Vec<_> = sliced
+        .features
+        .iter()
+        .filter(|f| f.kind == Kind::Opening)
+        .collect();
+    assert_eq!(doors.len(), 2);
+    for door in doors {
+        let storey = door.level as f64 * block::STOREY_HEIGHT;
+        assert!((door.base - storey).abs() < 1e-6, "{door:?}");
+        assert!((door.top - storey - 2.1).abs() < 1e-5, "{door:?}");
+        assert!(
+            (door.geometry.unsigned_area() - 0.1).abs() < 1e-6,
+            "{door:?}"
+        );
+    }
+    let south = sliced
+        .features
+        .iter()
+        .find(|f| f.kind == Kind::Wall && f.level == 1 && f.name.as_deref() == Some("Wall south"))
+        .expect("south wall on level 1");
+    assert!((south.base - block::STOREY_HEIGHT).abs() < 1e-6);
+    assert!((south.top - block::STOREY_HEIGHT - block::WALL_HEIGHT).abs() < 1e-5);
+    assert!((south.geometry.unsigned_area() - 10.4 * 0.2).abs() < 1e-6);
+}
+
+#[test]
+fn rooms_without_side_file_have_no_name() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = block::write(folder.path(), false);
+    let sliced = slice_model(&path, &block_options()).expect("block slices");
+    let rooms: Vec<_> = sliced
+        .features
+        .iter()
+        .filter(|f| f.kind == Kind::Room)
+        .collect();
+    assert_eq!(rooms.len(), 5);
+    assert!(rooms.iter().all(|room| room.name.is_none()), "{rooms:?}");
+}
+
+#[test]
+fn configured_floors_override_detection() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = block::write(folder.path(), true);
+    let options = FloorplanOptions {
+        floors: Some(vec![3.0]),
+        level_names: vec!["Upper floor".to_owned()],
+        ..block_options()
+    };
+    let sliced = slice_model(&path, &options).expect("block slices");
+    assert_eq!(sliced.levels.len(), 1);
+    assert_eq!(sliced.levels[0].name.as_deref(), Some("Upper floor"));
+    let rooms = sliced
+        .features
+        .iter()
+        .filter(|f| f.kind == Kind::Room)
+        .count();
+    assert_eq!(rooms, 2);
+}
+
+#[test]
+fn invalid_options_are_named() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = block::write(folder.path(), false);
+    let cases = [
+        (FloorplanOptions::default(), "no georeference"),
+        (
+            FloorplanOptions {
+                anchor: Some([200.0, 0.0]),
+                ..block_options()
+            },
+            "anchor",
+        ),
+        (
+            FloorplanOptions {
+                anchor: Some([0.0, 89.0]),
+                ..block_options()
+            },
+            "anchor",
+        ),
+        (
+            FloorplanOptions {
+                scale: 0.0,
+                ..block_options()
+            },
+            "scale",
+        ),
+        (
+            FloorplanOptions {
+                cut_height: f64::NAN,
+                ..block_options()
+            },
+            "cut_height",
+        ),
+        (
+            FloorplanOptions {
+                floors: Some(Vec::new()),
+                ..block_options()
+            },
+            "floors",
+        ),
+        (
+            FloorplanOptions {
+                max_triangles: 100,
+                ..block_options()
+            },
+            "max_triangles",
+        ),
+        (
+            FloorplanOptions {
+                max_file_mb: 0,
+                ..block_options()
+            },
+            "max_file_mb",
+        ),
+    ];
+    for (options, expected) in cases {
+        let error = FloorplanSource::open(&path, &options)
+            .expect_err(expected)
+            .to_string();
+        assert!(error.contains(expected), "{expected}: {error}");
+    }
+}
+
+#[test]
+fn scale_converts_model_units_to_metres() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = block::write(folder.path(), false);
+    let options = FloorplanOptions {
+        scale: 0.5,
+        ..block_options()
+    };
+    // At 0.5 m per model unit the storeys are 1.5 m apart, and the cut at 0.6 m is 1.2 model
+    // units above each floor. Floors and cut height are in metres.
+    let options = FloorplanOptions {
+        floors: Some(vec![0.0, 1.5]),
+        cut_height: 0.6,
+        ..options
+    };
+    let sliced = slice_model(&path, &options).expect("block slices");
+    let rooms = sliced
+        .features
+        .iter()
+        .filter(|f| f.kind == Kind::Room)
+        .count();
+    assert_eq!(rooms, 5);
+    assert!(
+        (sliced.levels[1].elevation - 3.0).abs() < 1e-9,
+        "model units"
+    );
+}
