@@ -22,7 +22,10 @@ pub(crate) fn from_gltf(
         offsets.push(binary.len() as u64);
         binary.extend_from_slice(buffer);
     }
-    if let Some(views) = document["bufferViews"].as_array_mut() {
+    if let Some(views) = document
+        .get_mut("bufferViews")
+        .and_then(Value::as_array_mut)
+    {
         for view in views {
             let buffer = view["buffer"].as_u64().unwrap_or(0) as usize;
             let offset = view["byteOffset"].as_u64().unwrap_or(0);
@@ -31,9 +34,12 @@ pub(crate) fn from_gltf(
             view["byteOffset"] = json!(offset + shift);
         }
     }
-    let views_before = document["bufferViews"].as_array().map_or(0, Vec::len);
+    let views_before = document
+        .get("bufferViews")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let mut added_views = Vec::new();
-    if let Some(images) = document["images"].as_array_mut() {
+    if let Some(images) = document.get_mut("images").and_then(Value::as_array_mut) {
         for image in images {
             let Some(uri) = image["uri"].as_str() else {
                 continue;
@@ -74,17 +80,27 @@ pub(crate) fn from_gltf(
         }
     }
     if !added_views.is_empty() {
-        match document["bufferViews"].as_array_mut() {
+        match document
+            .get_mut("bufferViews")
+            .and_then(Value::as_array_mut)
+        {
             Some(existing) => existing.extend(added_views),
             None => document["bufferViews"] = Value::Array(added_views),
         }
     }
     pad(&mut binary, 0);
-    document["buffers"] = if binary.is_empty() {
-        json!([])
+    let object = document
+        .as_object_mut()
+        .ok_or("the glTF JSON is not an object")?;
+    if binary.is_empty() {
+        // glTF requires at least one entry in `buffers` when the key is present.
+        object.remove("buffers");
     } else {
-        json!([{ "byteLength": binary.len() }])
-    };
+        object.insert(
+            "buffers".to_owned(),
+            json!([{ "byteLength": binary.len() }]),
+        );
+    }
     Ok(write_glb(&document, &binary))
 }
 

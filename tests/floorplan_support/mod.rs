@@ -1,0 +1,3 @@
+//! Models that the floorplan tests generate.
+
+pub mod block;
