@@ -1,6 +1,6 @@
 //! The built-in web viewer, embedded in the binary.
 //!
-//! `index.html`, `app.js` and `app.css` come from `viewer/`. `maplibre-gl.js` and
+//! `index.html`, `app.js`, `floorplan.js` and `app.css` come from `viewer/`. `maplibre-gl.js` and
 //! `maplibre-gl.css` come from the `maplibre-gl` npm package in `viewer/node_modules`, which
 //! `build.rs` copies. When that package was not installed at build time, `maplibre-gl.js` is a
 //! script that shows the install command on the page instead of a map, and
@@ -23,7 +23,7 @@ const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 /// Returns the embedded file at `path`, which is relative to the viewer's root: `index.html`,
-/// `app.js`, `app.css`, `maplibre-gl.js` or `maplibre-gl.css`. Any other path, including
+/// `app.js`, `floorplan.js`, `app.css`, `maplibre-gl.js` or `maplibre-gl.css`. Any other path, including
 /// one with a leading `/`, returns `None`.
 pub fn asset(path: &str) -> Option<Asset> {
     let (bytes, media_type): (&'static [u8], _) = match path {
@@ -33,6 +33,10 @@ pub fn asset(path: &str) -> Option<Asset> {
         ),
         "app.js" => (
             include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/viewer/app.js")),
+            JAVASCRIPT,
+        ),
+        "floorplan.js" => (
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/viewer/floorplan.js")),
             JAVASCRIPT,
         ),
         "app.css" => (
@@ -66,6 +70,7 @@ mod tests {
         let cases = [
             ("index.html", HTML),
             ("app.js", JAVASCRIPT),
+            ("floorplan.js", JAVASCRIPT),
             ("app.css", CSS),
             ("maplibre-gl.js", JAVASCRIPT),
             ("maplibre-gl.css", CSS),
@@ -101,6 +106,7 @@ mod tests {
             "/viewer/maplibre-gl.js",
             "/viewer/maplibre-gl.css",
             "/viewer/app.js",
+            "/viewer/floorplan.js",
             "/viewer/app.css",
         ] {
             assert!(
@@ -112,7 +118,7 @@ mod tests {
 
     #[test]
     fn viewer_names_no_other_host() {
-        for path in ["index.html", "app.js", "app.css"] {
+        for path in ["index.html", "app.js", "floorplan.js", "app.css"] {
             let source = text(path);
             assert!(
                 !source.contains("http://"),

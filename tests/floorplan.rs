@@ -7,7 +7,7 @@ mod floorplan_support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{TestServer, geodata, shared_data};
+use common::{TestServer, geodata, have_program, repo, shared_data};
 use floorplan_support::block;
 use geo::{Destination, Geodesic, Point};
 use geozero::mvt::{Message as _, Tile, tile};
@@ -497,4 +497,68 @@ async fn hallway_node_matrices_are_applied() {
     // lies flat, so the plan is long, not as deep as the corridor is high.
     let longest = width.max(depth);
     assert!(longest > 20.0, "plan {width} m x {depth} m");
+}
+
+/// Runs the browser check on a viewer URL and returns its JSON summary, or `None` when Node.js,
+/// Chromium or playwright-core is missing outside CI.
+fn render_in_chromium(url: &str, screenshot: &Path) -> Option<serde_json::Value> {
+    let ready = have_program("node")
+        && have_program("chromium")
+        && repo()
+            .join("tests/browser/node_modules/playwright-core")
+            .is_dir();
+    if !ready {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "node, chromium or playwright-core is missing in CI: run scripts/setup --test"
+        );
+        eprintln!(
+            "SKIPPED: the browser check needs node, chromium and `npm ci --prefix tests/browser`"
+        );
+        return None;
+    }
+    let output = std::process::Command::new("node")
+        .arg(repo().join("tests/browser/render.mjs"))
+        .arg(url)
+        .arg(screenshot)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "MapLibre reported problems at {url}:\n{stdout}\n{stderr}"
+    );
+    Some(
+        serde_json::from_str(stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|error| panic!("no JSON summary ({error}): {stdout}")),
+    )
+}
+
+#[tokio::test]
+async fn viewer_draws_fzk_haus_flat_and_extruded() {
+    let server = TestServer::serving(&[geodata("fzk-haus")]).await;
+    // The house with its storey picker: the ground floor flat, then both floors in 3D.
+    for (name, query) in [
+        ("floorplan-2d", "?style=&floorplan-level=0"),
+        ("floorplan-3d", "?style=&floorplan-level=1&floorplan-3d"),
+    ] {
+        let url = server.url(&format!("/{query}#20/49.09555/8.43255"));
+        let screenshot = repo().join(format!("docs/{name}.png"));
+        let summary = tokio::task::spawn_blocking(move || render_in_chromium(&url, &screenshot))
+            .await
+            .expect("join");
+        let Some(summary) = summary else {
+            return;
+        };
+        assert_eq!(
+            summary["errors"].as_array().map(Vec::len),
+            Some(0),
+            "{summary}"
+        );
+        assert!(
+            summary["renderedFeatures"].as_u64().unwrap_or(0) > 0,
+            "{name}: no floorplan feature drawn: {summary}"
+        );
+    }
 }
