@@ -4,7 +4,8 @@
 //! The JSON is parsed without the `gltf` crate's validation, because that validation rejects
 //! Draco-compressed primitives, so every index and byte range is checked here before use.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use gltf::json;
@@ -17,6 +18,9 @@ pub(crate) type Triangle = [[f64; 3]; 3];
 
 /// Nodes nested deeper than this are rejected, so a cyclic or hostile node tree ends.
 const MAX_NODE_DEPTH: usize = 64;
+/// Most node visits while walking the scene. Nodes that list the same child many times on
+/// several levels multiply their visits, so depth alone does not bound the walk.
+const MAX_NODE_VISITS: usize = 100_000;
 
 /// Limits checked before the heavy work of reading buffers and decoding meshes.
 #[derive(Debug, Clone, Copy)]
@@ -98,35 +102,33 @@ pub(crate) fn read(path: &Path, limits: ReadLimits) -> Result<Model, FloorplanEr
     let buffers = load_buffers(path, base, &root, blob, size, limits)?;
     let mut parts = Vec::new();
     let mut draco = false;
+    // Triangles of each mesh in its own frame, read once however many nodes use the mesh.
+    let mut meshes: HashMap<usize, Vec<Triangle>> = HashMap::new();
+    let mut total = 0_u64;
     for instance in &instances {
         let node = &root.nodes[instance.node];
         let mesh = &root.meshes[instance.mesh];
-        let mut triangles = Vec::new();
-        for (index, primitive) in mesh.primitives.iter().enumerate() {
-            let mesh_name = mesh
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("mesh {}", instance.mesh));
-            let local = if let Some(compressed) = draco_extension(primitive) {
-                draco = true;
-                super::draco::decode(&root, &buffers, compressed).map_err(|message| {
-                    FloorplanError::Draco {
-                        path: path.to_owned(),
-                        mesh: mesh_name.clone(),
-                        message,
-                    }
-                })?
-            } else {
-                primitive_triangles(&root, &buffers, primitive).map_err(|message| {
-                    invalid(format!("mesh {mesh_name:?}, primitive {index}: {message}"))
-                })?
-            };
-            triangles.extend(
-                local
-                    .iter()
-                    .map(|triangle| triangle.map(|p| transform(&instance.matrix, p))),
-            );
+        let local = match meshes.entry(instance.mesh) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let (triangles, compressed) = read_mesh(path, &root, &buffers, instance.mesh)?;
+                draco |= compressed;
+                entry.insert(triangles)
+            }
+        };
+        // The count from the JSON was checked before reading; Draco data may hold more.
+        total = total.saturating_add(local.len() as u64);
+        if total > limits.max_triangles {
+            return Err(FloorplanError::TooManyTriangles {
+                path: path.to_owned(),
+                count: total,
+                max: limits.max_triangles,
+            });
         }
+        let triangles: Vec<Triangle> = local
+            .iter()
+            .map(|triangle| triangle.map(|p| transform(&instance.matrix, p)))
+            .collect();
         let name = node
             .name
             .clone()
@@ -147,6 +149,42 @@ pub(crate) fn read(path: &Path, limits: ReadLimits) -> Result<Model, FloorplanEr
         super::glb::from_gltf(&bytes, &buffers, base, limits.max_bytes).map_err(invalid)?
     };
     Ok(Model { parts, glb, draco })
+}
+
+/// Reads the triangles of every primitive of a mesh in the mesh's frame, and whether any was
+/// Draco-compressed.
+fn read_mesh(
+    path: &Path,
+    root: &json::Root,
+    buffers: &[Vec<u8>],
+    index: usize,
+) -> Result<(Vec<Triangle>, bool), FloorplanError> {
+    let mesh = &root.meshes[index];
+    let mesh_name = mesh.name.clone().unwrap_or_else(|| format!("mesh {index}"));
+    let mut triangles = Vec::new();
+    let mut draco = false;
+    for (number, primitive) in mesh.primitives.iter().enumerate() {
+        if let Some(compressed) = draco_extension(primitive) {
+            draco = true;
+            let decoded = super::draco::decode(root, buffers, compressed).map_err(|message| {
+                FloorplanError::Draco {
+                    path: path.to_owned(),
+                    mesh: mesh_name.clone(),
+                    message,
+                }
+            })?;
+            triangles.extend(decoded);
+        } else {
+            let read = primitive_triangles(root, buffers, primitive).map_err(|message| {
+                FloorplanError::Invalid {
+                    path: path.to_owned(),
+                    message: format!("mesh {mesh_name:?}, primitive {number}: {message}"),
+                }
+            })?;
+            triangles.extend(read);
+        }
+    }
+    Ok((triangles, draco))
 }
 
 fn check_size(path: &Path, size: u64, limits: ReadLimits) -> Result<(), FloorplanError> {
@@ -205,7 +243,14 @@ fn instances(root: &json::Root) -> Result<Vec<Instance>, String> {
     let mut found = Vec::new();
     let mut pending: Vec<(usize, Matrix, usize)> =
         roots.into_iter().map(|n| (n, IDENTITY, 0)).collect();
+    let mut visits = 0;
     while let Some((index, parent, depth)) = pending.pop() {
+        visits += 1;
+        if visits > MAX_NODE_VISITS {
+            return Err(format!(
+                "the scene visits more than {MAX_NODE_VISITS} nodes: flatten repeated instances"
+            ));
+        }
         if depth > MAX_NODE_DEPTH {
             return Err(format!(
                 "nodes are nested more than {MAX_NODE_DEPTH} deep (a cycle?)"

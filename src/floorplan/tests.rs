@@ -257,3 +257,73 @@ fn scale_converts_model_units_to_metres() {
         "model units"
     );
 }
+
+/// Writes the block with its JSON changed by `change`, and returns the error of opening it.
+fn open_changed_block(change: impl Fn(&mut serde_json::Value)) -> String {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = block::write(folder.path(), false);
+    let gltf = gltf::Gltf::from_slice(&std::fs::read(&path).expect("block")).expect("block parses");
+    let mut document = serde_json::to_value(gltf.document.into_json()).expect("JSON");
+    change(&mut document);
+    let binary = gltf.blob.expect("binary chunk");
+    std::fs::write(&path, block::glb(&document, &binary)).expect("write");
+    match FloorplanSource::open(&path, &block_options()) {
+        Ok(_) => String::new(),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn hostile_models_are_rejected_with_their_reason() {
+    type Change = fn(&mut serde_json::Value);
+    let cases: [(&str, Change, &str); 7] = [
+        (
+            "accessor past its buffer view",
+            |d| d["accessors"][1]["count"] = serde_json::json!(3000),
+            "needs",
+        ),
+        (
+            "index beyond the positions",
+            |d| d["accessors"][0]["count"] = serde_json::json!(4),
+            "beyond the 4 positions",
+        ),
+        (
+            "buffer view past the buffer",
+            |d| d["bufferViews"][1]["byteLength"] = serde_json::json!(100_000),
+            "runs past the end",
+        ),
+        (
+            "unsupported required extension",
+            |d| d["extensionsRequired"] = serde_json::json!(["EXT_meshopt_compression"]),
+            "EXT_meshopt_compression",
+        ),
+        (
+            "node cycle",
+            |d| d["nodes"][0]["children"] = serde_json::json!([0]),
+            "nested more than",
+        ),
+        (
+            "missing mesh",
+            |d| d["nodes"][0]["mesh"] = serde_json::json!(7),
+            "mesh 7",
+        ),
+        (
+            "repeated instances",
+            |d| {
+                // Nine nodes that each list the next ten times: 10^8 visits.
+                let nodes = d["nodes"].as_array_mut().expect("nodes");
+                let first = nodes.len();
+                for level in 0..9 {
+                    nodes.push(serde_json::json!({ "children": vec![first + level + 1; 10] }));
+                }
+                nodes.push(serde_json::json!({ "mesh": 0 }));
+                d["scenes"][0]["nodes"] = serde_json::json!([first]);
+            },
+            "visits more than",
+        ),
+    ];
+    for (case, change, expected) in cases {
+        let error = open_changed_block(change);
+        assert!(error.contains(expected), "{case}: {error:?}");
+    }
+}
