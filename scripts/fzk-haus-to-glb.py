@@ -13,8 +13,8 @@ their long name, such as "Flur") and carries `extras.kind`: "room" for IfcSpace,
 for doors and windows, "wall" for walls and columns, "ignore" for slabs, roof beams,
 stairs and railings. Furniture and annotations are left out.
 
-IFC is Z up; glTF is Y up, so an IFC point (x, y, z) becomes (x, z, -y): IFC +Y (the
-model's north) becomes glTF -Z, which Tessera's `rotation` turns from true north.
+IFC is Z up and glTF is Y up, so an IFC point (x, y, z) becomes (x, z, -y). IFC +Y, the
+model's north, becomes glTF -Z, which Tessera's `rotation` turns from true north.
 """
 
 import json

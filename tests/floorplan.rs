@@ -186,7 +186,7 @@ async fn block_features_land_at_anchor_and_rotation() {
     let corners =
         [(5.2, 3.2), (10.2, 3.2), (10.2, 6.0), (5.2, 6.0)].map(|(x, y)| expected_lonlat(x, y));
     let centre = expected_lonlat(7.7, 4.6);
-    // The deepest zoom whose tile holds the whole room, so it is not clipped.
+    // The deepest zoom whose tile contains the whole room, so that it is not clipped.
     let tile = (16..=22)
         .rev()
         .map(|z| lonlat_to_tile(centre.0, centre.1, z))
@@ -493,8 +493,8 @@ async fn hallway_node_matrices_are_applied() {
         .collect();
     let width = metres_apart((bounds[0], 0.0), (bounds[2], 0.0));
     let depth = metres_apart((0.0, bounds[1]), (0.0, bounds[3]));
-    // The corridor is about 29 units long in its mesh; after its Z-up to Y-up matrices it
-    // lies flat, so the plan is long, not as deep as the corridor is high.
+    // The corridor is about 29 units long in its mesh. Its node matrices turn it from Z up to
+    // Y up, so it lies flat and its plan is long. Without them the cut would cross it.
     let longest = width.max(depth);
     assert!(longest > 20.0, "plan {width} m x {depth} m");
 }

@@ -6,7 +6,7 @@ use geo::Coord;
 const WGS84_A: f64 = 6_378_137.0;
 const WGS84_F: f64 = 1.0 / 298.257_223_563;
 
-/// Where a model stands on the Earth.
+/// The placement of a model on the Earth.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Georeference {
     /// Longitude and latitude of the model's origin, in degrees (WGS 84).

@@ -1,11 +1,11 @@
 //! Floorplans of facilities from their 3D models.
 //!
-//! [`FloorplanSource::open`] reads a glTF 2.0 model (`model`), places it on the Earth with its
-//! georeference (`georef`), finds its levels from the configuration or from large horizontal
-//! surfaces (`plan::detect_floors`), cuts every level at a height above its floor (`slice`)
-//! and keeps the walls, rooms and openings as a `floorplan` vector layer. Tiles come from the
-//! vector module's R-tree and MVT encoder; the model itself is kept as GLB for
-//! `/models/{id}.glb`.
+//! [`FloorplanSource::open`] reads a glTF 2.0 model (`model`) and places it on the Earth with
+//! its georeference (`georef`). It takes the levels from the configuration or finds them from
+//! large horizontal surfaces (`plan::detect_floors`). Then it cuts every level at a height
+//! above its floor (`slice`) and keeps the walls, rooms and openings as a `floorplan` vector
+//! layer, whose tiles come from the vector module's R-tree and MVT encoder. The model itself
+//! is kept as GLB for `/models/{id}.glb`.
 
 mod draco;
 mod error;
@@ -320,7 +320,7 @@ fn slice_model(path: &Path, options: &FloorplanOptions) -> Result<Sliced, Floorp
     // Detected floors without walls above them (a roof, the ground around the building)
     // are not levels.
     if options.floors.is_none() {
-        let kept: Vec<f64> = levels
+        let floors_with_walls: Vec<f64> = levels
             .iter()
             .filter(|level| {
                 features
@@ -329,8 +329,8 @@ fn slice_model(path: &Path, options: &FloorplanOptions) -> Result<Sliced, Floorp
             })
             .map(|level| level.elevation)
             .collect();
-        if kept.len() < levels.len() && !kept.is_empty() {
-            levels = plan::levels(&kept, model_top, &options.level_names);
+        if floors_with_walls.len() < levels.len() && !floors_with_walls.is_empty() {
+            levels = plan::levels(&floors_with_walls, model_top, &options.level_names);
             features = slice_all(&levels);
         }
     }
@@ -355,12 +355,14 @@ fn validate(path: &Path, options: &FloorplanOptions) -> Result<Georeference, Flo
         value,
         reason: reason.to_owned(),
     };
+
     let Some(anchor) = options.anchor else {
         return Err(FloorplanError::MissingGeoreference {
             path: path.to_owned(),
             side: path.with_extension("toml"),
         });
     };
+
     let [lon, lat] = anchor;
     let lon_valid = lon.is_finite() && (-180.0..=180.0).contains(&lon);
     let lat_valid =
@@ -372,6 +374,7 @@ fn validate(path: &Path, options: &FloorplanOptions) -> Result<Georeference, Flo
             "use [longitude, latitude] in degrees, latitude within Web Mercator's ±85.05°",
         ));
     }
+
     let positive = [
         ("scale", options.scale),
         ("cut_height", options.cut_height),
@@ -383,6 +386,7 @@ fn validate(path: &Path, options: &FloorplanOptions) -> Result<Georeference, Flo
             return Err(invalid(option, value.to_string(), "use a number above 0"));
         }
     }
+
     for (option, value) in [
         ("rotation", options.rotation),
         ("elevation", options.elevation),
@@ -392,6 +396,7 @@ fn validate(path: &Path, options: &FloorplanOptions) -> Result<Georeference, Flo
             return Err(invalid(option, value.to_string(), "use a finite number"));
         }
     }
+
     if let Some(floors) = &options.floors
         && (floors.is_empty() || floors.iter().any(|f| !f.is_finite()))
     {
@@ -401,6 +406,7 @@ fn validate(path: &Path, options: &FloorplanOptions) -> Result<Georeference, Flo
             "list at least one floor height in metres, or leave floors out to detect them",
         ));
     }
+
     if options.minzoom > options.maxzoom || options.maxzoom > 24 {
         return Err(invalid(
             "minzoom",
@@ -408,6 +414,7 @@ fn validate(path: &Path, options: &FloorplanOptions) -> Result<Georeference, Flo
             "use minzoom <= maxzoom <= 24",
         ));
     }
+
     Ok(Georeference {
         anchor,
         rotation: options.rotation,

@@ -8,7 +8,7 @@ use super::model::{Part, Triangle};
 use super::names::RoomNames;
 use super::slice;
 
-/// What a part of the model is in a floorplan.
+/// The role of a part of the model in a floorplan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {

@@ -79,8 +79,8 @@ pub(crate) struct Outlines {
 
 /// Joins segments into rings. Endpoints closer than `tolerance` are merged first, which
 /// closes the cracks and T-junctions of real meshes. A segment that appears twice in one
-/// direction (a duplicated triangle) is kept once; two segments in opposite directions (the
-/// shared inner face of two touching solids) cancel out.
+/// direction (a duplicated triangle) is kept once. Two segments in opposite directions cancel
+/// out, because they are the shared inner face of two touching solids.
 pub(crate) fn join(segments: &[Segment], tolerance: f64) -> Outlines {
     let mut snap = Snapper::new(tolerance);
     let mut edges: HashMap<(usize, usize), usize> = HashMap::new();
@@ -234,7 +234,7 @@ pub(crate) fn thicken(chains: &[LineString<f64>], thickness: f64) -> MultiPolygo
 mod tests {
     use super::*;
 
-    /// The 12 outward-facing triangles of an axis-aligned box.
+    /// Returns the 12 outward-facing triangles of an axis-aligned box.
     pub(crate) fn box_triangles(min: [f64; 3], max: [f64; 3]) -> Vec<Triangle> {
         let corner = |i: usize| {
             [

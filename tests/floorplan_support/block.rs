@@ -45,7 +45,7 @@ pub const WALL_HEIGHT: f64 = 2.8;
 pub const STOREY_HEIGHT: f64 = 3.0;
 
 /// The boxes of one storey. Storey 0 has a corridor and two cells; storey 1 a corridor and a
-/// day room. The door is thinner than the wall it stands in.
+/// day room. The door is thinner than the wall around it.
 fn storey(level: usize) -> Vec<Block> {
     let h = WALL_HEIGHT;
     let mut boxes = vec![
@@ -86,7 +86,7 @@ fn storey(level: usize) -> Vec<Block> {
     boxes
 }
 
-/// The rooms as built.
+/// Returns the rooms as built.
 pub fn truth() -> Vec<TruthRoom> {
     vec![
         TruthRoom {
@@ -117,7 +117,7 @@ pub fn truth() -> Vec<TruthRoom> {
     ]
 }
 
-/// The room side file: each room named by its centre.
+/// Returns the room side file, which names each room by its centre.
 fn rooms_toml() -> String {
     let mut text = String::new();
     for room in truth() {
@@ -134,7 +134,8 @@ fn rooms_toml() -> String {
     text
 }
 
-/// The unit cube from 0 to 1 on each axis: 8 positions and 12 outward-facing triangles.
+/// Returns the unit cube from 0 to 1 on each axis: 8 positions and 12 outward-facing
+/// triangles.
 fn unit_cube() -> (Vec<f32>, Vec<u32>) {
     let mut positions = Vec::new();
     for i in 0..8_u32 {
