@@ -284,9 +284,11 @@ fn slice_model(path: &Path, options: &FloorplanOptions) -> Result<Sliced, Floorp
     let floors = if let Some(floors) = &options.floors {
         floors.iter().map(|f| f * unit).collect()
     } else {
+        // Slabs are often marked `ignore` for the cut but are the floors to find. The upper
+        // faces of room volumes are ceilings, so rooms are left out.
         let triangles: Vec<_> = parts
             .iter()
-            .filter(|p| p.kind != Kind::Ignore)
+            .filter(|p| p.kind != Kind::Room)
             .flat_map(|p| p.part.triangles.iter())
             .collect();
         plan::detect_floors(

@@ -327,3 +327,15 @@ fn hostile_models_are_rejected_with_their_reason() {
         assert!(error.contains(expected), "{case}: {error:?}");
     }
 }
+
+#[test]
+fn fzk_haus_floors_are_detected_from_slabs() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("geodata/fzk-haus/fzk-haus.glb");
+    let sliced = slice_model(&path, &block_options()).expect("the house slices");
+    let elevations: Vec<f64> = sliced.levels.iter().map(|l| l.elevation).collect();
+    assert_eq!(elevations.len(), 2, "{elevations:?}");
+    // The storeys are at 0 and 2.7 m in the IFC file; the slabs' upper faces lie there.
+    assert!(elevations[0].abs() < 0.05, "{elevations:?}");
+    assert!((elevations[1] - 2.7).abs() < 0.05, "{elevations:?}");
+}
