@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use geo::{Area, BooleanOps, Contains, MultiPolygon, Polygon};
+use geo::{Area, BooleanOps, Contains, LineString, MultiPolygon, Polygon};
 
 use super::model::{Part, Triangle};
 use super::names::RoomNames;
@@ -213,10 +213,24 @@ pub(crate) fn slice_level(
             &slice::cut(&part.part.triangles, height),
             settings.tolerance,
         );
-        let mut geometry = slice::polygons(&outlines.rings, settings.min_area);
-        if part.kind != Kind::Room && !outlines.open.is_empty() {
-            geometry = geometry.union(&slice::thicken(&outlines.open, settings.wall_thickness));
-        } else if !outlines.open.is_empty() {
+        let (mut geometry, orphans) = slice::polygons(&outlines.rings, settings.min_area);
+        if part.kind == Kind::Room {
+            // A room volume whose faces point inwards gives clockwise rings: its outline all
+            // the same.
+            let inverted: Vec<Polygon<f64>> = orphans
+                .into_iter()
+                .map(|ring| Polygon::new(ring, Vec::new()))
+                .collect();
+            geometry = geometry.union(&MultiPolygon::new(inverted));
+        } else {
+            // Single-sided walls, open or closed around a room, get a thickness.
+            let surfaces: Vec<LineString<f64>> =
+                outlines.open.iter().cloned().chain(orphans).collect();
+            if !surfaces.is_empty() {
+                geometry = geometry.union(&slice::thicken(&surfaces, settings.wall_thickness));
+            }
+        }
+        if part.kind == Kind::Room && !outlines.open.is_empty() {
             tracing::debug!(part = %part.name, chains = outlines.open.len(), "open outline of a room left out");
         }
         if geometry.0.is_empty() {

@@ -185,7 +185,13 @@ impl Snapper {
 /// Turns rings into polygons: counter-clockwise rings are outer boundaries and clockwise
 /// rings are holes of the smallest outer ring that contains them. Rings smaller than
 /// `min_area` are dropped.
-pub(crate) fn polygons(rings: &[LineString<f64>], min_area: f64) -> MultiPolygon<f64> {
+///
+/// Returns the polygons and the clockwise rings that no outer ring contains. Those come from
+/// surfaces that face inwards, such as a room modelled as single-sided walls.
+pub(crate) fn polygons(
+    rings: &[LineString<f64>],
+    min_area: f64,
+) -> (MultiPolygon<f64>, Vec<LineString<f64>>) {
     let mut outers: Vec<Polygon<f64>> = Vec::new();
     let mut holes = Vec::new();
     for ring in rings {
@@ -199,6 +205,7 @@ pub(crate) fn polygons(rings: &[LineString<f64>], min_area: f64) -> MultiPolygon
             holes.push(ring.clone());
         }
     }
+    let mut orphans = Vec::new();
     for hole in holes {
         let probe = hole.0[0];
         let owner = outers
@@ -208,16 +215,18 @@ pub(crate) fn polygons(rings: &[LineString<f64>], min_area: f64) -> MultiPolygon
                     || outer.exterior().contains(&geo::Point::from(probe))
             })
             .min_by(|a, b| a.unsigned_area().total_cmp(&b.unsigned_area()));
-        if let Some(owner) = owner {
-            owner.interiors_push(hole);
+        match owner {
+            Some(owner) => owner.interiors_push(hole),
+            None => orphans.push(hole),
         }
     }
     // Overlapping outer rings (a wall modelled as several solids) are merged.
-    outers
+    let merged = outers
         .into_iter()
         .fold(MultiPolygon::new(Vec::new()), |merged, polygon| {
             merged.union(&MultiPolygon::new(vec![polygon]))
-        })
+        });
+    (merged, orphans)
 }
 
 /// Thickens open chains into wall polygons `thickness` wide.
@@ -279,7 +288,8 @@ mod tests {
         let mut triangles = box_triangles([0.0, 0.0, -1.0], [2.0, 2.0, 0.0]);
         triangles.extend(box_triangles([2.0, 0.0, -1.0], [4.0, 2.0, 0.0]));
         let outlines = join(&cut(&triangles, 1.0), 0.001);
-        let merged = polygons(&outlines.rings, 0.0);
+        let (merged, orphans) = polygons(&outlines.rings, 0.0);
+        assert!(orphans.is_empty());
         assert_eq!(merged.0.len(), 1);
         assert!((merged.unsigned_area() - 4.0).abs() < 1e-9);
     }
@@ -303,11 +313,42 @@ mod tests {
         let inner = box_triangles([0.2, 0.0, -3.2], [4.2, 2.5, -0.2]);
         triangles.extend(inner.iter().map(|t| [t[0], t[2], t[1]]));
         let outlines = join(&cut(&triangles, 1.2), 0.001);
-        let walls = polygons(&outlines.rings, 0.0);
+        let (walls, orphans) = polygons(&outlines.rings, 0.0);
+        assert!(orphans.is_empty());
         assert_eq!(walls.0.len(), 1);
         assert_eq!(walls.0[0].interiors().len(), 1);
         let hole = Polygon::new(walls.0[0].interiors()[0].clone(), Vec::new());
         assert!((hole.unsigned_area() - 12.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn inward_facing_shell_gives_an_orphan_ring() {
+        // A room of 4 x 3 m drawn as single-sided walls that face into the room.
+        let inner = box_triangles([0.0, 0.0, -3.0], [4.0, 2.5, 0.0]);
+        let walls: Vec<Triangle> = inner
+            .iter()
+            .filter(|t| t.iter().any(|p| (p[1] - t[0][1]).abs() > 1e-9))
+            .map(|t| [t[0], t[2], t[1]])
+            .collect();
+        let outlines = join(&cut(&walls, 1.2), 0.001);
+        assert_eq!(outlines.rings.len(), 1);
+        let (polygons, orphans) = polygons(&outlines.rings, 0.0);
+        assert!(polygons.0.is_empty());
+        assert_eq!(orphans.len(), 1);
+        let thick = thicken(&orphans, 0.2);
+        assert_eq!(thick.0.len(), 1);
+        assert_eq!(
+            thick.0[0].interiors().len(),
+            1,
+            "the thickened shell encloses the room"
+        );
+        let room = Polygon::new(thick.0[0].interiors()[0].clone(), Vec::new());
+        // The inner half of the 0.2 m band takes 0.1 m off each side.
+        assert!(
+            (room.unsigned_area() - 3.8 * 2.8).abs() < 0.05,
+            "{}",
+            room.unsigned_area()
+        );
     }
 
     #[test]
