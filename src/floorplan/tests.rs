@@ -276,7 +276,12 @@ fn open_changed_block(change: impl Fn(&mut serde_json::Value)) -> String {
 #[test]
 fn hostile_models_are_rejected_with_their_reason() {
     type Change = fn(&mut serde_json::Value);
-    let cases: [(&str, Change, &str); 7] = [
+    let cases: [(&str, Change, &str); 8] = [
+        (
+            "binary chunk shorter than its buffer",
+            |d| d["buffers"][0]["byteLength"] = serde_json::json!(100_000),
+            "invalid buffer 0",
+        ),
         (
             "accessor past its buffer view",
             |d| d["accessors"][1]["count"] = serde_json::json!(3000),
@@ -338,4 +343,45 @@ fn fzk_haus_floors_are_detected_from_slabs() {
     // The storeys are at 0 and 2.7 m in the IFC file; the slabs' upper faces lie there.
     assert!(elevations[0].abs() < 0.05, "{elevations:?}");
     assert!((elevations[1] - 2.7).abs() < 0.05, "{elevations:?}");
+}
+
+/// Encodes bytes as standard base64 with padding, for data URIs.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in bytes.chunks(3) {
+        let word = chunk
+            .iter()
+            .enumerate()
+            .fold(0_u32, |word, (i, &b)| word | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                text.push(char::from(ALPHABET[(word >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
+}
+
+#[test]
+fn gltf_with_data_uri_buffer_slices() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let glb_path = block::write(folder.path(), true);
+    let gltf = gltf::Gltf::from_slice(&std::fs::read(&glb_path).expect("block")).expect("parses");
+    let binary = gltf.blob.clone().expect("binary chunk");
+    let mut document = serde_json::to_value(gltf.document.into_json()).expect("JSON");
+    document["buffers"][0]["uri"] = serde_json::json!(format!(
+        "data:application/octet-stream;base64,{}",
+        base64(&binary)
+    ));
+    let path = folder.path().join("block.gltf");
+    std::fs::write(&path, document.to_string()).expect("write");
+    std::fs::remove_file(&glb_path).expect("remove the GLB");
+
+    let source = FloorplanSource::open(&path, &block_options()).expect("the .gltf slices");
+    assert_eq!(source.levels().len(), 2);
+    let glb = gltf::Gltf::from_slice(source.glb()).expect("served as GLB");
+    assert_eq!(glb.blob.as_deref(), Some(binary.as_slice()));
 }

@@ -35,7 +35,7 @@ pub(super) async fn get_model(
     let source = find_source(&state, id)?;
     let Backend::Floorplan(plan) = &source.backend else {
         return Err(Problem::not_found(format!(
-            "source {id:?} is not a 3D model: see /catalog for sources with a \"model\""
+            "source {id:?} is not a 3D model: models are the sources whose TileJSON has `tessera:model`"
         )));
     };
     let response = if extension == "glb" {
