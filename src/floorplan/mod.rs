@@ -258,6 +258,16 @@ fn slice_model(path: &Path, options: &FloorplanOptions) -> Result<Sliced, Floorp
     let (names, names_path) = names::RoomNames::load(path)?;
     if let Some(names_path) = &names_path {
         tracing::info!(model = %path.display(), side_file = %names_path.display(), "room names read");
+        for name in names.parts.keys() {
+            if !model.parts.iter().any(|part| part.name == *name) {
+                tracing::warn!(
+                    model = %path.display(),
+                    side_file = %names_path.display(),
+                    part = %name,
+                    "the side file names a part that the model does not have: check the node or mesh name"
+                );
+            }
+        }
     }
     let parts: Vec<plan::ClassifiedPart<'_>> = model
         .parts

@@ -306,6 +306,30 @@ mod tests {
     }
 
     #[test]
+    fn t_junctions_join_into_one_ring() {
+        // The +X face of a box split at a vertex in the middle of its lower edge, which the
+        // -Y face does not have: a T-junction.
+        let (min, max) = ([0.0, 0.0, -2.0], [3.0, 2.0, 0.0]);
+        let mut triangles: Vec<Triangle> = box_triangles(min, max)
+            .into_iter()
+            .filter(|t| t.iter().any(|p| (p[0] - max[0]).abs() > 1e-9))
+            .collect();
+        let middle = [max[0], min[1], -1.0];
+        let (a, b, c, d) = (
+            [max[0], min[1], min[2]],
+            [max[0], max[1], min[2]],
+            [max[0], max[1], max[2]],
+            [max[0], min[1], max[2]],
+        );
+        triangles.extend([[a, b, middle], [middle, b, c], [middle, c, d]]);
+        let outlines = join(&cut(&triangles, 1.0), 0.001);
+        assert_eq!(outlines.rings.len(), 1, "{outlines:?}");
+        assert!(outlines.open.is_empty(), "{outlines:?}");
+        let area = Polygon::new(outlines.rings[0].clone(), Vec::new()).signed_area();
+        assert!((area - 6.0).abs() < 1e-9, "area {area}");
+    }
+
+    #[test]
     fn hollow_box_gives_a_hole() {
         // A room of 4 x 3 m inside walls 0.2 m thick: the outer box faces out and the inner
         // box faces in.
