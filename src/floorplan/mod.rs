@@ -255,35 +255,8 @@ fn slice_model(path: &Path, options: &FloorplanOptions) -> Result<Sliced, Floorp
         max_triangles: options.max_triangles,
     };
     let model = model::read(path, limits)?;
-    let (names, names_path) = names::RoomNames::load(path)?;
-    if let Some(names_path) = &names_path {
-        tracing::info!(model = %path.display(), side_file = %names_path.display(), "room names read");
-        for name in names.parts.keys() {
-            if !model.parts.iter().any(|part| part.name == *name) {
-                tracing::warn!(
-                    model = %path.display(),
-                    side_file = %names_path.display(),
-                    part = %name,
-                    "the side file names a part that the model does not have: check the node or mesh name"
-                );
-            }
-        }
-    }
-    let parts: Vec<plan::ClassifiedPart<'_>> = model
-        .parts
-        .iter()
-        .map(|part| {
-            let settings = names.parts.get(&part.name);
-            let kind = settings
-                .and_then(|s| s.kind)
-                .or_else(|| part.kind.as_deref().and_then(Kind::parse))
-                .unwrap_or_else(|| Kind::from_name(&part.name));
-            let name = settings
-                .and_then(|s| s.name.clone())
-                .unwrap_or_else(|| part.name.clone());
-            plan::ClassifiedPart::new(part, kind, name)
-        })
-        .collect();
+    let names = names::RoomNames::load(path, &model.parts)?;
+    let parts = plan::classify(&model.parts, &names);
 
     // Options are in metres; the model is in its own units.
     let unit = 1.0 / georeference.scale;

@@ -19,6 +19,7 @@ use geo::{Contains, Point, Polygon};
 use serde::Deserialize;
 
 use super::error::FloorplanError;
+use super::model::Part;
 use super::plan::Kind;
 
 /// Settings for one part, by its node or mesh name.
@@ -49,8 +50,27 @@ pub(crate) struct RoomNames {
 }
 
 impl RoomNames {
-    /// Reads the side file beside `model`, or returns empty names when there is none.
-    pub(crate) fn load(model: &Path) -> Result<(Self, Option<PathBuf>), FloorplanError> {
+    /// Reads the side file beside `model`, or returns empty names when there is none. Part
+    /// names that none of `parts` has are logged as warnings.
+    pub(crate) fn load(model: &Path, parts: &[Part]) -> Result<Self, FloorplanError> {
+        let (names, side_file) = Self::read(model)?;
+        if let Some(side_file) = side_file {
+            tracing::info!(model = %model.display(), side_file = %side_file.display(), "room names read");
+            for name in names.parts.keys() {
+                if !parts.iter().any(|part| part.name == *name) {
+                    tracing::warn!(
+                        model = %model.display(),
+                        side_file = %side_file.display(),
+                        part = %name,
+                        "the side file names a part that the model does not have: check the node or mesh name"
+                    );
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn read(model: &Path) -> Result<(Self, Option<PathBuf>), FloorplanError> {
         let stem = model
             .file_stem()
             .and_then(|s| s.to_str())

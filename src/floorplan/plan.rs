@@ -120,6 +120,25 @@ impl<'a> ClassifiedPart<'a> {
     }
 }
 
+/// Settles the kind and name of every part: from the side file, else the part's
+/// `extras.kind`, else its name.
+pub(crate) fn classify<'a>(parts: &'a [Part], names: &RoomNames) -> Vec<ClassifiedPart<'a>> {
+    parts
+        .iter()
+        .map(|part| {
+            let settings = names.parts.get(&part.name);
+            let kind = settings
+                .and_then(|s| s.kind)
+                .or_else(|| part.kind.as_deref().and_then(Kind::parse))
+                .unwrap_or_else(|| Kind::from_name(&part.name));
+            let name = settings
+                .and_then(|s| s.name.clone())
+                .unwrap_or_else(|| part.name.clone());
+            ClassifiedPart::new(part, kind, name)
+        })
+        .collect()
+}
+
 impl ClassifiedPart<'_> {
     /// Returns the highest point of the part, in model units.
     pub(crate) fn top(&self) -> f64 {
