@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use geo::{Area, BooleanOps, Contains, LineString, MultiPolygon, Polygon};
+use geo::{Area, BooleanOps, Buffer, Contains, LineString, MultiPolygon, Polygon};
 
 use super::model::{Part, Triangle};
 use super::names::RoomNames;
@@ -275,7 +275,7 @@ pub(crate) fn slice_level(
     }
     // Without room volumes, rooms are the spaces that walls and openings enclose.
     if room_volumes.is_empty() {
-        for room in enclosed_spaces(&solids, settings.min_area) {
+        for room in enclosed_spaces(&solids, settings.tolerance, settings.min_area) {
             let name = room_names.name_for(level.index, &room);
             features.push(PlanFeature {
                 level: level.index,
@@ -301,9 +301,12 @@ pub(crate) fn slice_level(
     features
 }
 
-/// Returns the holes of the walls' union: the spaces they enclose.
-fn enclosed_spaces(solids: &MultiPolygon<f64>, min_area: f64) -> Vec<Polygon<f64>> {
-    let mut spaces: Vec<Polygon<f64>> = solids
+/// Returns the holes of the walls' union: the spaces they enclose. Gaps between walls up to
+/// twice `gap` wide are closed first (a morphological closing: grow by `gap`, then shrink),
+/// so walls of separate parts that almost meet still enclose a room.
+fn enclosed_spaces(solids: &MultiPolygon<f64>, gap: f64, min_area: f64) -> Vec<Polygon<f64>> {
+    let closed = solids.buffer(gap).buffer(-gap);
+    let mut spaces: Vec<Polygon<f64>> = closed
         .0
         .iter()
         .flat_map(|polygon| polygon.interiors().iter().cloned())

@@ -258,15 +258,24 @@ fn scale_converts_model_units_to_metres() {
     );
 }
 
-/// Writes the block with its JSON changed by `change`, and returns the error of opening it.
-fn open_changed_block(change: impl Fn(&mut serde_json::Value)) -> String {
-    let folder = tempfile::tempdir().expect("tempdir");
-    let path = block::write(folder.path(), false);
+/// Writes the block into `folder` with its JSON changed by `change`, and returns its path.
+fn write_changed_block(
+    folder: &std::path::Path,
+    change: impl Fn(&mut serde_json::Value),
+) -> std::path::PathBuf {
+    let path = block::write(folder, true);
     let gltf = gltf::Gltf::from_slice(&std::fs::read(&path).expect("block")).expect("block parses");
     let mut document = serde_json::to_value(gltf.document.into_json()).expect("JSON");
     change(&mut document);
     let binary = gltf.blob.expect("binary chunk");
     std::fs::write(&path, block::glb(&document, &binary)).expect("write");
+    path
+}
+
+/// Writes the block with its JSON changed by `change`, and returns the error of opening it.
+fn open_changed_block(change: impl Fn(&mut serde_json::Value)) -> String {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = write_changed_block(folder.path(), change);
     match FloorplanSource::open(&path, &block_options()) {
         Ok(_) => String::new(),
         Err(error) => error.to_string(),
@@ -384,4 +393,41 @@ fn gltf_with_data_uri_buffer_slices() {
     assert_eq!(source.levels().len(), 2);
     let glb = gltf::Gltf::from_slice(source.glb()).expect("served as GLB");
     assert_eq!(glb.blob.as_deref(), Some(binary.as_slice()));
+}
+
+#[test]
+fn small_gaps_between_walls_still_enclose_rooms() {
+    // Move the north end of the wall between the cells 8 mm away from the north wall.
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = write_changed_block(folder.path(), |document| {
+        for node in document["nodes"].as_array_mut().expect("nodes") {
+            if node["name"] == "Wall between cells" {
+                node["translation"][2] = serde_json::json!(-(6.0 - 0.008));
+                node["scale"][2] = serde_json::json!(2.8 - 0.008);
+            }
+        }
+    });
+    let sliced = slice_model(&path, &block_options()).expect("block slices");
+    let cells: Vec<_> = sliced
+        .features
+        .iter()
+        .filter(|f| f.kind == Kind::Room && f.level == 0)
+        .collect();
+    assert_eq!(cells.len(), 3, "corridor and two cells: {cells:#?}");
+    for name in ["Cell 1", "Cell 2"] {
+        let cell = cells
+            .iter()
+            .find(|f| f.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no {name}"));
+        let truth = block::truth()
+            .into_iter()
+            .find(|room| room.name == name)
+            .expect("truth");
+        let expected = rectangle(truth.rectangle).unsigned_area();
+        assert!(
+            (cell.geometry.unsigned_area() - expected).abs() < 0.1,
+            "{name}: {}",
+            cell.geometry.unsigned_area()
+        );
+    }
 }
