@@ -2,11 +2,16 @@
 
 use std::collections::BTreeMap;
 
+use geo::algorithm::buffer::{BufferStyle, LineJoin};
 use geo::{Area, BooleanOps, Buffer, Contains, LineString, MultiPolygon, Polygon};
 
 use super::model::{Part, Triangle};
 use super::names::RoomNames;
 use super::slice;
+
+/// Corners sharper than this angle, in radians, are cut off when walls are grown to close
+/// gaps, so that a needle-thin wall end does not grow a long spike.
+const MITER_MIN_ANGLE: f64 = 0.2;
 
 /// The role of a part of the model in a floorplan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -305,7 +310,11 @@ pub(crate) fn slice_level(
 /// twice `gap` wide are closed first (a morphological closing: grow by `gap`, then shrink),
 /// so walls of separate parts that almost meet still enclose a room.
 fn enclosed_spaces(solids: &MultiPolygon<f64>, gap: f64, min_area: f64) -> Vec<Polygon<f64>> {
-    let closed = solids.buffer(gap).buffer(-gap);
+    // Mitred joins keep the corners of rooms sharp; rounded ones would add arcs of vertices.
+    let style = |distance| BufferStyle::new(distance).line_join(LineJoin::Miter(MITER_MIN_ANGLE));
+    let closed = solids
+        .buffer_with_style(style(gap))
+        .buffer_with_style(style(-gap));
     let mut spaces: Vec<Polygon<f64>> = closed
         .0
         .iter()
