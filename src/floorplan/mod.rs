@@ -113,7 +113,9 @@ pub struct FloorplanSource {
     georeference: Georeference,
     levels: Vec<Level>,
     vector: VectorSource,
-    glb: Vec<u8>,
+    glb: bytes::Bytes,
+    /// Strong ETag of `glb`, computed once because models can be megabytes.
+    glb_etag: String,
     triangles: usize,
     draco: bool,
 }
@@ -155,7 +157,8 @@ impl FloorplanSource {
             vector,
             triangles,
             draco: sliced.model.draco,
-            glb: sliced.model.glb,
+            glb_etag: format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&sliced.model.glb)),
+            glb: sliced.model.glb.into(),
         })
     }
 
@@ -172,8 +175,13 @@ impl FloorplanSource {
     }
 
     /// Returns the model as GLB bytes.
-    pub fn glb(&self) -> &[u8] {
+    pub fn glb(&self) -> &bytes::Bytes {
         &self.glb
+    }
+
+    /// Returns the strong ETag of [`Self::glb`], quoted.
+    pub fn glb_etag(&self) -> &str {
+        &self.glb_etag
     }
 
     /// Returns TileJSON's `vector_layers` for the `floorplan` layer.

@@ -3,8 +3,8 @@
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use super::problem::Problem;
 use super::tiles::{find_source, path_problem};
@@ -39,10 +39,45 @@ pub(super) async fn get_model(
         )));
     };
     let response = if extension == "glb" {
-        cached_response(&state, &headers, plan.glb().to_vec(), "model/gltf-binary")
+        glb_response(&state, &headers, plan.glb().clone(), plan.glb_etag())
     } else {
         let body = plan.model_json(id, &base_url(&state, &headers)).to_string();
         cached_response(&state, &headers, body.into_bytes(), "application/json")
     };
     Ok(response)
+}
+
+/// Builds the response for a model's GLB like `cached_response`, but from shared bytes and
+/// an ETag computed at start-up, so that a request copies and hashes nothing.
+fn glb_response(state: &AppState, headers: &HeaderMap, glb: bytes::Bytes, etag: &str) -> Response {
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value.split(',').any(|tag| {
+                let tag = tag.trim();
+                tag == "*" || tag.trim_start_matches("W/") == etag
+            })
+        });
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = glb.into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("model/gltf-binary"),
+        );
+        response
+    };
+    let response_headers = response.headers_mut();
+    response_headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(etag).expect("a quoted hex ETag is a valid header"),
+    );
+    response_headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(&format!("public, max-age={}", state.config.cache_max_age))
+            .expect("ASCII is a valid header"),
+    );
+    response
 }
