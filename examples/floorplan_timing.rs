@@ -2,7 +2,7 @@
 //!
 //! Usage: `cargo run --release --example floorplan_timing -- MODEL [OPTIONS.toml]`
 //!
-//! OPTIONS.toml holds the model's source options (at least `anchor`); without it the model is
+//! OPTIONS.toml contains the model's source options (at least `anchor`); without it the model is
 //! placed at 0° 0°. Prints the best of five cuts, and the mean time of 200 encodings of the
 //! z18 tile at the model's centre.
 

@@ -182,6 +182,7 @@ async fn block_tilejson_lists_layer_and_levels() {
 async fn block_features_land_at_anchor_and_rotation() {
     let folder = tempfile::tempdir().expect("tempdir");
     let server = block_server(folder.path()).await;
+
     // Cell 2 as built: x from 5.2 to 10.2 m, y from 3.2 to 6.0 m.
     let corners =
         [(5.2, 3.2), (10.2, 3.2), (10.2, 6.0), (5.2, 6.0)].map(|(x, y)| expected_lonlat(x, y));
@@ -195,7 +196,8 @@ async fn block_features_land_at_anchor_and_rotation() {
                 .iter()
                 .all(|&(lon, lat)| lonlat_to_tile(lon, lat, tile.z) == *tile)
         })
-        .expect("a tile holds the room");
+        .expect("a tile contains the room");
+
     let features = floorplan_tile(&server, "block", tile).await;
     let cell = features
         .iter()
@@ -350,13 +352,15 @@ async fn broken_models_are_rejected_while_others_serve() {
     let bin = folder.path().join("broken.bin");
     let full = std::fs::read(&bin).expect("bin");
     std::fs::write(&bin, &full[..full.len() / 2]).expect("truncate");
-    std::fs::write(folder.path().join("broken.toml"), "anchor = [0.0, 0.0]\n").expect("side");
+    std::fs::write(folder.path().join("broken.toml"), "anchor = [0.0, 0.0]\n")
+        .expect("write the side file");
     let escape = write_block_gltf(folder.path(), "escape");
     let text = std::fs::read_to_string(&escape)
         .expect("gltf")
         .replace("escape.bin", "../escape.bin");
     std::fs::write(&escape, text).expect("rewrite");
-    std::fs::write(folder.path().join("escape.toml"), "anchor = [0.0, 0.0]\n").expect("side");
+    std::fs::write(folder.path().join("escape.toml"), "anchor = [0.0, 0.0]\n")
+        .expect("write the side file");
 
     let server = TestServer::serving(&[folder.path().to_owned()]).await;
     let health = server.json("/health").await;
@@ -414,6 +418,7 @@ async fn fzk_haus_rooms_are_on_their_storeys() {
             bounds[3].as_f64().expect("north"),
         ),
     );
+
     let features =
         floorplan_tile(&server, "fzk-haus", lonlat_to_tile(centre.0, centre.1, 16)).await;
     let rooms = |level: i64| {
@@ -430,6 +435,7 @@ async fn fzk_haus_rooms_are_on_their_storeys() {
         ["Bad", "Buero", "Flur", "Küche", "Schlafzimmer", "Wohnen"]
     );
     assert_eq!(rooms(1), ["Galerie"]);
+
     let walls = |level: i64| {
         features
             .iter()

@@ -604,6 +604,7 @@ fn elements<'a>(
             "accessor {index} is sparse, which is not read: write the model without sparse accessors"
         ));
     }
+
     let count = usize::try_from(accessor.count.0).map_err(|_| "count too large".to_owned())?;
     let Some(view_index) = accessor.buffer_view else {
         return Err(format!("accessor {index} has no bufferView"));
@@ -615,6 +616,7 @@ fn elements<'a>(
     let buffer = buffers
         .get(view.buffer.value())
         .ok_or_else(|| format!("buffer {} does not exist", view.buffer.value()))?;
+
     let view_offset = view.byte_offset.map_or(0, |o| o.0) as usize;
     let view_length = view.byte_length.0 as usize;
     let view_end = view_offset
@@ -629,6 +631,7 @@ fn elements<'a>(
             )
         })?;
     let view_bytes = &buffer[view_offset..view_end];
+
     let stride = view.byte_stride.map_or(size, |s| s.0);
     if stride < size {
         return Err(format!(
@@ -636,6 +639,7 @@ fn elements<'a>(
             view_index.value()
         ));
     }
+
     let start = accessor.byte_offset.map_or(0, |o| o.0) as usize;
     let needed = if count == 0 {
         0
