@@ -11,6 +11,9 @@
 const FLOORPLAN_LAYER = 'floorplan';
 const KIND_COLORS = ['match', ['get', 'kind'], 'wall', '#37474f', 'opening', '#c05621', '#f2d8a7'];
 const EXTRUDED_PITCH = 55;
+// Opacity of the extrusion at full slider, and of app.js's fill layer at full slider.
+const EXTRUSION_OPACITY = 0.9;
+const FILL_OPACITY = 0.35;
 
 const plans = [];
 
@@ -68,7 +71,7 @@ function applyPlan(map, plan) {
         'fill-extrusion-color': KIND_COLORS,
         'fill-extrusion-height': ['get', 'height'],
         'fill-extrusion-base': ['get', 'base_height'],
-        'fill-extrusion-opacity': 0.9,
+        'fill-extrusion-opacity': EXTRUSION_OPACITY,
       },
     });
   }
@@ -78,6 +81,10 @@ function applyPlan(map, plan) {
   setIfChanged(map, fillId, 'paint', 'fill-color', KIND_COLORS);
   setIfChanged(map, fillId, 'paint', 'fill-outline-color', '#263238');
   setIfChanged(map, extrusionId, 'filter', null, levelFilter(plan));
+  // The sidebar's opacity slider scales the fill layer; the extrusion follows it.
+  const fillOpacity = map.getPaintProperty(fillId, 'fill-opacity');
+  const factor = typeof fillOpacity === 'number' ? fillOpacity / FILL_OPACITY : 1;
+  setIfChanged(map, extrusionId, 'paint', 'fill-extrusion-opacity', EXTRUSION_OPACITY * factor);
   const extrusionVisible = plan.extruded && sourceVisible ? 'visible' : 'none';
   setIfChanged(map, extrusionId, 'layout', 'visibility', extrusionVisible);
 }

@@ -343,3 +343,69 @@ fn enclosed_spaces(solids: &MultiPolygon<f64>, gap: f64, min_area: f64) -> Vec<P
     }
     spaces
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_names() {
+        let cases = [
+            ("Door 1", Kind::Opening),
+            ("Fenster / Window 3", Kind::Opening),
+            ("wall opening", Kind::Opening),
+            ("Room 12", Kind::Room),
+            ("space: kitchen", Kind::Room),
+            ("Wall south", Kind::Wall),
+            ("Bedroom_Bedroom_0", Kind::Wall),
+            ("Cube.003", Kind::Wall),
+        ];
+        for (name, kind) in cases {
+            assert_eq!(Kind::from_name(name), kind, "{name}");
+        }
+    }
+
+    #[test]
+    fn kinds_parse_from_extras() {
+        let cases = [
+            ("wall", Some(Kind::Wall)),
+            ("Room", Some(Kind::Room)),
+            ("space", Some(Kind::Room)),
+            ("door", Some(Kind::Opening)),
+            ("IGNORE", Some(Kind::Ignore)),
+            ("furniture", None),
+        ];
+        for (text, kind) in cases {
+            assert_eq!(Kind::parse(text), kind, "{text}");
+        }
+    }
+
+    #[test]
+    fn floors_merge_within_a_storey() {
+        // Horizontal squares: 25 m² at 0 m, 3 m² at 0.9 m (a table), 25 m² at 3.0 m and
+        // 30 m² at 3.2 m (a raised floor, which wins), all facing up, and a ceiling of 40 m² at
+        // 6 m facing down.
+        let square = |y: f64, side: f64| -> [Triangle; 2] {
+            [
+                [[0.0, y, 0.0], [side, y, -side], [0.0, y, -side]],
+                [[0.0, y, 0.0], [side, y, 0.0], [side, y, -side]],
+            ]
+        };
+        let triangles: Vec<Triangle> = [
+            (0.0, 5.0),
+            (0.9, 3.0_f64.sqrt()),
+            (3.0, 5.0),
+            (3.2, 30.0_f64.sqrt()),
+        ]
+        .into_iter()
+        .flat_map(|(y, side)| square(y, side))
+        .collect();
+        let ceiling = square(6.0, 40.0_f64.sqrt()).map(|t| [t[0], t[2], t[1]]);
+        let triangles: Vec<Triangle> = triangles.into_iter().chain(ceiling).collect();
+        let references: Vec<&Triangle> = triangles.iter().collect();
+        let floors = detect_floors(&references, 4.0, 0.05, 2.0);
+        assert_eq!(floors.len(), 2, "{floors:?}");
+        assert!(floors[0].abs() < 1e-9, "{floors:?}");
+        assert!((floors[1] - 3.2).abs() < 1e-9, "{floors:?}");
+    }
+}
