@@ -568,3 +568,37 @@ async fn viewer_draws_fzk_haus_flat_and_extruded() {
         );
     }
 }
+
+#[tokio::test]
+async fn damaged_draco_data_is_reported() {
+    let Some(bedroom) = shared_data("building-models/minimalistic_modern_bedroom.glb") else {
+        return;
+    };
+    let folder = tempfile::tempdir().expect("tempdir");
+    let mut bytes = std::fs::read(&bedroom).expect("model");
+    // Overwrite the start of every Draco stream ("DRACO" magic and header) in the binary chunk.
+    let starts: Vec<usize> = bytes
+        .windows(5)
+        .enumerate()
+        .filter(|(_, window)| window == b"DRACO")
+        .map(|(index, _)| index)
+        .collect();
+    assert!(!starts.is_empty(), "the bedroom has Draco streams");
+    for start in starts {
+        for byte in &mut bytes[start + 5..start + 40] {
+            *byte = 0xff;
+        }
+    }
+    let damaged = folder.path().join("damaged.glb");
+    std::fs::write(&damaged, &bytes).expect("write");
+    std::fs::write(folder.path().join("damaged.toml"), "anchor = [0.0, 0.0]\n").expect("side file");
+
+    let server = TestServer::serving(&[folder.path().to_owned()]).await;
+    let health = server.json("/health").await;
+    let reason = health["failed_sources"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(reason.contains("KHR_draco_mesh_compression"), "{health}");
+    assert!(reason.contains("without Draco compression"), "{health}");
+}

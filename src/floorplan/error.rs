@@ -20,17 +20,17 @@ pub enum FloorplanError {
         max_mb: u64,
     },
     #[error(
-        "model {path} has {count} triangles, more than max_triangles = {max}: raise max_triangles or decimate the model (for example `npx gltf-transform simplify`)"
+        "model {path} has {count} triangles, more than max_triangles = {max}: raise max_triangles or decimate the model (for example `npx gltf-transform simplify in.glb out.glb`)"
     )]
     TooManyTriangles { path: PathBuf, count: u64, max: u64 },
     #[error("invalid glTF in {path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error(
-        "model {path} requires the glTF extension {extension}, which Tessera cannot read: write the model without it (for example `npx gltf-transform copy in.glb out.glb` after removing the extension)"
+        "model {path} requires the glTF extension {extension}, which Tessera cannot read: export the model without it (glTF tools such as glTF-Transform can undo mesh quantization and meshopt compression) and serve that file"
     )]
     UnsupportedExtension { path: PathBuf, extension: String },
     #[error(
-        "cannot decode the KHR_draco_mesh_compression data of mesh {mesh:?} in {path}: {message}; decompress the model with `npx gltf-transform copy in.glb out.glb` and serve the copy"
+        "cannot decode the KHR_draco_mesh_compression data of mesh {mesh:?} in {path}: {message}. Export the model again without Draco compression and serve that file"
     )]
     Draco {
         path: PathBuf,
