@@ -429,6 +429,8 @@ fn memory_feature(
     if let Some(name) = &feature.name {
         properties.push((2, PropertyValue::String(name.clone())));
     }
+    // NOTE: heights are measured from the model's origin, not from the ground, so a model whose
+    // origin is not at ground level extrudes above or below the map by that offset.
     properties.push((3, PropertyValue::Double(round_cm(feature.top * scale))));
     properties.push((4, PropertyValue::Double(round_cm(feature.base * scale))));
     let geometry: MultiPolygon<f64> = feature
