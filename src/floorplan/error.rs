@@ -43,6 +43,8 @@ pub enum FloorplanError {
         index: usize,
         message: String,
     },
+    #[error("cannot read the buffers of {path}: {message}")]
+    Buffers { path: PathBuf, message: String },
     #[error(
         "model {path} has no georeference: set `anchor = [longitude, latitude]` (and `rotation`, `scale`, `floors` if needed) in its [sources.ID] table or in a side file {side}"
     )]

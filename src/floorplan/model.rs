@@ -419,12 +419,21 @@ fn load_buffers(
     check_size(path, total, limits)?;
     let document = gltf::Document::from_json_without_validation(root.clone());
     let data = gltf::import_buffers(&document, Some(base), blob).map_err(|error| {
-        buffer_error(
-            root.buffers.len().saturating_sub(1),
-            format!(
-                "{error}; check that every buffer file exists and is as long as its byteLength"
+        let hint = "check that every buffer file exists and is as long as its byteLength";
+        match error {
+            gltf::Error::BufferLength {
+                buffer,
+                expected,
+                actual,
+            } => buffer_error(
+                buffer,
+                format!("expected {expected} bytes but found {actual}; {hint}"),
             ),
-        )
+            other => FloorplanError::Buffers {
+                path: path.to_owned(),
+                message: format!("{other}; {hint}"),
+            },
+        }
     })?;
     Ok(data.into_iter().map(|data| data.0).collect())
 }
