@@ -7,6 +7,7 @@
 //! layer, whose tiles come from the vector module's R-tree and MVT encoder. The model itself
 //! is kept as GLB for `/models/{id}.glb`.
 
+mod accessor;
 mod draco;
 mod error;
 mod georef;
