@@ -220,8 +220,13 @@ pub const RASTER_EXTENSIONS: [&str; 3] = ["tif", "tiff", "vrt"];
 pub const VECTOR_EXTENSIONS: [&str; 7] = ["geojson", "json", "gpkg", "shp", "kml", "fgb", "gml"];
 pub const ARCHIVE_EXTENSIONS: [&str; 2] = ["mbtiles", "pmtiles"];
 
+/// The file that makes a folder one scene collection (a dated layer or a mosaic) instead of a
+/// folder of separate sources. It holds the collection's options, `kind` among them.
+pub const COLLECTION_FILE: &str = "collection.toml";
+
 /// Lists the files under `root` (a file or a folder, searched recursively) that discovery
-/// serves, sorted by path. Hidden entries and `node_modules` are skipped, and so is anything
+/// serves, sorted by path. A folder with a `collection.toml` is listed itself, and its files
+/// are not. Hidden entries and `node_modules` are skipped, and so is anything
 /// that is not a regular file (a named pipe or a device would block or never end a read).
 /// Symbolic links are followed, but each folder is visited once, so link loops end.
 pub fn discover(root: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -234,6 +239,10 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut pending = vec![root.to_owned()];
     while let Some(folder) = pending.pop() {
         if !visited.insert(std::fs::canonicalize(&folder)?) {
+            continue;
+        }
+        if folder.join(COLLECTION_FILE).is_file() {
+            found.push(folder);
             continue;
         }
         for entry in std::fs::read_dir(&folder)? {
@@ -272,10 +281,14 @@ fn servable_extension(path: &Path) -> bool {
         .any(|known| *known == extension)
 }
 
-/// Reads the optional side file `STEM.toml` next to a discovered file: the same keys as a
-/// `[sources.ID]` table, without `path`.
+/// Reads the optional side file `STEM.toml` next to a discovered file, or `collection.toml`
+/// in a discovered folder: the same keys as a `[sources.ID]` table, without `path`.
 pub fn sidecar(path: &Path) -> Result<Option<SourceConfig>, ConfigError> {
-    let side = path.with_extension("toml");
+    let side = if path.is_dir() {
+        path.join(COLLECTION_FILE)
+    } else {
+        path.with_extension("toml")
+    };
     if !side.is_file() {
         return Ok(None);
     }

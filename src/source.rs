@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::archive::Archive;
+use crate::collection::{Collection, CollectionOptions};
 use crate::config::{self, Config, SourceConfig};
 use crate::format::TileFormat;
 use crate::raster::{RasterOptions, RasterSource};
@@ -32,6 +33,7 @@ pub enum Backend {
     Raster(RasterSource),
     Vector(VectorSource),
     Archive(Archive),
+    Collection(Collection),
 }
 
 /// A served source: its id, descriptive metadata and backend.
@@ -55,7 +57,7 @@ pub struct LoadFailure {
 impl Source {
     pub fn kind(&self) -> SourceKind {
         match &self.backend {
-            Backend::Raster(_) => SourceKind::Raster,
+            Backend::Raster(_) | Backend::Collection(_) => SourceKind::Raster,
             Backend::Vector(_) => SourceKind::Vector,
             Backend::Archive(archive) => {
                 if archive.metadata().format == TileFormat::Mvt {
@@ -73,6 +75,7 @@ impl Source {
             Backend::Raster(raster) => raster.options().format,
             Backend::Vector(_) => TileFormat::Mvt,
             Backend::Archive(archive) => archive.metadata().format,
+            Backend::Collection(collection) => collection.format(),
         }
     }
 
@@ -80,7 +83,7 @@ impl Source {
     /// and archives only in their own.
     pub fn serves_format(&self, format: TileFormat) -> bool {
         match &self.backend {
-            Backend::Raster(_) => format.is_raster(),
+            Backend::Raster(_) | Backend::Collection(_) => format.is_raster(),
             Backend::Vector(_) => format == TileFormat::Mvt,
             Backend::Archive(archive) => archive.metadata().format == format,
         }
@@ -91,6 +94,7 @@ impl Source {
             Backend::Raster(raster) => (raster.minzoom(), raster.maxzoom()),
             Backend::Vector(vector) => (vector.options().minzoom, vector.options().maxzoom),
             Backend::Archive(archive) => (archive.metadata().minzoom, archive.metadata().maxzoom),
+            Backend::Collection(collection) => (collection.minzoom(), collection.maxzoom()),
         }
     }
 
@@ -99,6 +103,7 @@ impl Source {
             Backend::Raster(raster) => raster.bounds_lonlat(),
             Backend::Vector(vector) => vector.bounds_lonlat(),
             Backend::Archive(archive) => archive.metadata().bounds,
+            Backend::Collection(collection) => collection.bounds_lonlat(),
         }
     }
 
@@ -168,9 +173,23 @@ impl Source {
                 let info = raster.info();
                 tilejson["tessera:native_resolution_m"] = json!(info.resolution_metres.0);
                 tilejson["tessera:native_zoom"] = json!(info.native_zoom());
+                tilejson["tessera:coverage"] = json!(self.coverage_tilejson_url(base_url));
+            }
+            Backend::Collection(collection) => {
+                for (key, value) in collection.tilejson_fields() {
+                    tilejson[key] = value;
+                }
+                tilejson["tessera:coverage"] = json!(self.coverage_tilejson_url(base_url));
             }
         }
         tilejson
+    }
+
+    /// Returns the TileJSON URL of the source's coverage layer, the sibling source that
+    /// `load_catalog` adds for every imagery source.
+    fn coverage_tilejson_url(&self, base_url: &str) -> String {
+        let suffix = crate::collection::coverage::COVERAGE_SUFFIX;
+        format!("{base_url}/tiles/{}{suffix}.json", self.id)
     }
 
     /// Builds the entry of this source in `/catalog`.
@@ -301,6 +320,15 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
             }
         }
     }
+    for coverage in crate::collection::coverage::coverage_sources(&catalog).await {
+        match coverage {
+            Ok(source) if catalog.get(&source.id).is_none() => catalog.insert(source),
+            Ok(source) => {
+                tracing::warn!(id = %source.id, "coverage layer not served: a source already has its id");
+            }
+            Err(failure) => fail(&failure.path, failure.reason),
+        }
+    }
     if catalog.is_empty() {
         tracing::warn!(
             "no source is served: name files or folders, or set `paths` or `sources` in the configuration"
@@ -330,7 +358,14 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
     let options = toml::Value::Table(source_config.options.clone());
     let options_error =
         |error: toml::de::Error| format!("invalid options for source {id:?}: {error}");
-    let backend = if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
+    let backend = if path.is_dir() || source_config.options.contains_key("kind") {
+        let options = CollectionOptions::deserialize(options).map_err(options_error)?;
+        let folder = path.clone();
+        let collection = tokio::task::spawn_blocking(move || Collection::open(&folder, options))
+            .await
+            .map_err(|error| format!("opening the collection panicked: {error}"))?;
+        Backend::Collection(collection.map_err(|error| error.to_string())?)
+    } else if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
         if !source_config.options.is_empty() {
             return Err(format!(
                 "source {id:?} is a tile archive and takes no options beyond path, name, attribution and description"

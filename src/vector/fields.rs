@@ -7,7 +7,7 @@ use crate::gdal_ffi::ogr as ogr_ffi;
 
 /// An attribute value in the types that MVT stores.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum PropertyValue {
+pub(crate) enum PropertyValue {
     String(String),
     Int(i64),
     Double(f64),

@@ -23,6 +23,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use error::VectorError;
+pub(crate) use fields::PropertyValue;
+pub(crate) use index::StoredFeature;
 
 use crate::tile::{Bbox, MAX_LATITUDE, MAX_ZOOM, TileCoord};
 use index::LayerData;
@@ -174,6 +176,67 @@ impl VectorSource {
             options,
             infos: loaded.infos,
             layers: loaded.layers,
+            bounds_lonlat,
+        })
+    }
+
+    /// Builds a source of one layer from features already in Web Mercator metres, such as
+    /// the footprints of imagery. `fields` names each attribute and its type, and the
+    /// properties of each feature index into it. `path` is the file the features describe.
+    pub(crate) fn from_features(
+        path: &Path,
+        layer: &str,
+        fields: Vec<(String, FieldType)>,
+        features: Vec<StoredFeature>,
+        options: VectorOptions,
+    ) -> Result<VectorSource, VectorError> {
+        use geo::BoundingRect;
+        options.validate()?;
+        let bounds_mercator = features
+            .iter()
+            .filter_map(|feature| feature.geometry.bounding_rect())
+            .reduce(|a, b| {
+                geo::Rect::new(
+                    geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                    geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+                )
+            });
+        let bounds_lonlat = bounds_mercator.map_or(
+            Bbox {
+                min_x: -180.0,
+                min_y: -MAX_LATITUDE,
+                max_x: 180.0,
+                max_y: MAX_LATITUDE,
+            },
+            |rect| {
+                crate::tile::bbox_mercator_to_lonlat(&Bbox::new(
+                    rect.min().x,
+                    rect.min().y,
+                    rect.max().x,
+                    rect.max().y,
+                ))
+            },
+        );
+        let polygons = features.iter().all(|feature| {
+            matches!(
+                feature.geometry,
+                geo::Geometry::Polygon(_) | geo::Geometry::MultiPolygon(_)
+            )
+        });
+        let info = LayerInfo {
+            name: layer.to_owned(),
+            fields: fields.iter().cloned().collect(),
+            geometry_type: if polygons { "Polygon" } else { "Unknown" }.to_owned(),
+            feature_count: features.len(),
+            skipped: 0,
+            repaired: 0,
+        };
+        let keys = fields.into_iter().map(|(name, _)| name).collect();
+        Ok(VectorSource {
+            path: path.to_owned(),
+            options,
+            infos: vec![info],
+            layers: vec![LayerData::new(layer.to_owned(), keys, features)],
             bounds_lonlat,
         })
     }
