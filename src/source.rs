@@ -196,7 +196,7 @@ impl Source {
     pub fn catalog_entry(&self, base_url: &str) -> Value {
         let (minzoom, maxzoom) = self.zoom_range();
         let bounds = self.bounds_lonlat();
-        json!({
+        let mut entry = json!({
             "id": self.id,
             "kind": self.kind(),
             "name": self.name,
@@ -206,7 +206,11 @@ impl Source {
             "maxzoom": maxzoom,
             "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
             "attribution": self.attribution,
-        })
+        });
+        if let Some(imagery) = crate::collection::coverage::coverage_of(self) {
+            entry["coverage_of"] = json!(imagery);
+        }
+        entry
     }
 }
 

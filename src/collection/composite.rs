@@ -17,8 +17,8 @@ impl Canvas {
     }
 
     /// Places `below` (straight RGBA of the canvas's size) under the pixels already there, by
-    /// the "over" operator: an opaque pixel on top hides it, a transparent one shows it, and
-    /// the partly transparent edges that resampling leaves at a scene's nodata blend with it.
+    /// the "over" operator. An opaque pixel on top hides it and a transparent one shows it.
+    /// The partly transparent edges that resampling leaves at a scene's nodata blend with it.
     pub(super) fn add_below(&mut self, below: &[u8]) {
         debug_assert_eq!(below.len(), self.pixels * 4, "scene tile of another size");
         let Some(top) = &mut self.rgba else {
@@ -47,7 +47,7 @@ impl Canvas {
         }
     }
 
-    /// Whether every pixel is opaque, so that scenes further down cannot show.
+    /// Returns whether every pixel is opaque, so that scenes further down cannot show.
     pub(super) fn is_opaque(&self) -> bool {
         self.rgba
             .as_ref()
@@ -65,7 +65,7 @@ impl Canvas {
 mod tests {
     use super::*;
 
-    /// A 2 x 2 tile from four RGBA pixels.
+    /// Builds a 2 x 2 tile from four RGBA pixels.
     fn tile(pixels: [[u8; 4]; 4]) -> Vec<u8> {
         pixels.concat()
     }

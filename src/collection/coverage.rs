@@ -32,6 +32,21 @@ const FIELDS: [(&str, FieldType); 8] = [
     ("scene", FieldType::Number),
 ];
 
+/// Returns the id of the imagery source whose coverage layer `source` is, or `None` for any
+/// other source. A coverage source has the id `{imagery}.coverage` and one MVT layer named
+/// `coverage`.
+pub fn coverage_of(source: &Source) -> Option<&str> {
+    let Backend::Vector(vector) = &source.backend else {
+        return None;
+    };
+    let single_coverage_layer = matches!(vector.layers(), [layer] if layer.name == COVERAGE_LAYER);
+    if single_coverage_layer {
+        source.id.strip_suffix(COVERAGE_SUFFIX)
+    } else {
+        None
+    }
+}
+
 /// Builds the coverage source of every imagery source in `catalog`: a file's own footprint,
 /// or each scene of a collection. A single file's facts are read here, off the async runtime.
 pub async fn coverage_sources(catalog: &Catalog) -> Vec<Result<Source, LoadFailure>> {
@@ -41,7 +56,7 @@ pub async fn coverage_sources(catalog: &Catalog) -> Vec<Result<Source, LoadFailu
             continue;
         }
         let imagery = Arc::clone(source);
-        let result = tokio::task::spawn_blocking(move || coverage_of(&imagery))
+        let result = tokio::task::spawn_blocking(move || build_coverage(&imagery))
             .await
             .unwrap_or_else(|error| Err(format!("building the coverage layer panicked: {error}")));
         built.push(result.map_err(|reason| LoadFailure {
@@ -54,7 +69,7 @@ pub async fn coverage_sources(catalog: &Catalog) -> Vec<Result<Source, LoadFailu
 
 /// Builds the coverage source of one imagery source. The error is a sentence for the start-up
 /// report.
-fn coverage_of(imagery: &Source) -> Result<Source, String> {
+fn build_coverage(imagery: &Source) -> Result<Source, String> {
     let (vector, single_date) = match &imagery.backend {
         Backend::Raster(raster) => {
             let facts = read_facts(raster.path(), raster.info(), &SceneOverrides::default())

@@ -74,8 +74,8 @@ impl Date {
             .filter(|date| date.is_plausible())
     }
 
-    /// Whether the year can be an acquisition year of imagery, which rules out an eight-digit
-    /// run that is an identifier (such as `47099630`).
+    /// Returns whether the year can be an acquisition year of imagery. This rules out an
+    /// eight-digit run that is an identifier, such as `47099630`.
     fn is_plausible(self) -> bool {
         (1850..=2200).contains(&self.year)
     }

@@ -78,7 +78,7 @@ pub enum CollectionError {
     Encode(#[from] encode::EncodeError),
 }
 
-/// How a collection serves its scenes.
+/// The way a collection serves its scenes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CollectionKind {
@@ -117,8 +117,8 @@ pub struct CollectionOptions {
     /// The sensor of every scene whose metadata names none.
     #[serde(default)]
     pub sensor: Option<String>,
-    /// Where the scenes come from (a programme, an archive); default: the STAC item or the
-    /// file name.
+    /// The provenance of every scene (a programme, an archive). Default: the STAC item, or
+    /// else the file name.
     #[serde(default)]
     pub source: Option<String>,
     /// Imagery options applied to every scene: `bands`, `rescale`, `resampling`, `format`,

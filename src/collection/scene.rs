@@ -21,7 +21,7 @@ const MAX_STAC_ITEM_BYTES: u64 = 1 << 20;
 /// Points per edge of a footprint, so that edges that curve in Web Mercator stay close.
 const FOOTPRINT_POINTS_PER_EDGE: usize = 16;
 
-/// Where a scene's date was found, from the most to the least trusted.
+/// The place a scene's date was read from, from the most to the least trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DateOrigin {
