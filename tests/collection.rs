@@ -40,7 +40,7 @@ async fn serve_sources(sources: Vec<(&str, SourceConfig)>) -> TestServer {
     .await
 }
 
-/// The NAIP folder as the dated layer `naip`, and each of its files alone as `d2009`,
+/// Serves the NAIP folder as the dated layer `naip`, and each of its files alone as `d2009`,
 /// `d2014` and `d2020`.
 async fn naip_server() -> TestServer {
     let folder = geodata("naip-timeseries");
@@ -51,7 +51,7 @@ async fn naip_server() -> TestServer {
     serve_sources(sources).await
 }
 
-/// A z15 tile inside the NAIP cut-out.
+/// Returns a z15 tile inside the NAIP cut-out.
 fn naip_tile() -> TileCoord {
     lonlat_to_tile(-99.161, 47.024, 15)
 }
@@ -293,7 +293,7 @@ async fn classify_mosaic(server: &TestServer, mosaic: &str, top: &str, query: &s
     overlap
 }
 
-/// The two Landsat 8 scenes as the mosaic `mosaic` with `options`, and each alone.
+/// Serves the two Landsat 8 scenes as the mosaic `mosaic` with `options`, and each alone.
 async fn mosaic_server(options: &str) -> TestServer {
     let folder = geodata("landsat8-mosaic");
     let stretch = "rescale = \"range:6000,18000\"\n";
@@ -453,6 +453,7 @@ async fn mosaic_has_no_seams_between_tiles() {
         opaque > 100_000,
         "the parent tile has data: {opaque} pixels"
     );
+
     let mut stitched = image::RgbaImage::new(512, 512);
     for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
         let child = TileCoord::new(
@@ -473,6 +474,7 @@ async fn mosaic_has_no_seams_between_tiles() {
             i64::from(dy * 256),
         );
     }
+
     let differences: Vec<u8> = whole
         .as_raw()
         .iter()

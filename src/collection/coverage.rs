@@ -1,5 +1,5 @@
 //! Coverage layers: for every imagery source, a vector tile layer of its scenes' footprints
-//! with their ground resolution, date, sensor and source, so that an analyst sees where the
+//! with their ground resolution, date, sensor and source, so that an analyst can tell where the
 //! imagery is coarse and how old it is. Served as the sibling source `{id}.coverage`.
 
 use std::path::Path;
