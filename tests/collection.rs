@@ -493,3 +493,44 @@ async fn mosaic_has_no_seams_between_tiles() {
         differences.len()
     );
 }
+
+#[tokio::test]
+async fn viewer_date_slider_and_swipe() {
+    let playwright = common::repo().join("tests/browser/node_modules/playwright-core");
+    if !common::have_program("node") || !common::have_program("chromium") || !playwright.is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "node, chromium or playwright-core is missing in CI: run scripts/setup --test"
+        );
+        eprintln!(
+            "SKIPPED: the browser test needs node, chromium and npm ci --prefix tests/browser"
+        );
+        return;
+    }
+    let server = TestServer::serving(&[geodata("naip-timeseries")]).await;
+    let url = server.url("/?style=#13/47.024/-99.161");
+    let script = common::repo().join("tests/browser/dates.mjs");
+    let screenshot = common::repo().join("docs/viewer-dates.png");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .arg(url)
+            .arg(screenshot)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|error| panic!("no JSON summary ({error}): {stdout}"));
+    assert_eq!(summary["layer"]["id"], "naip-timeseries", "{summary}");
+    assert_eq!(summary["slider"]["status"], 200, "{summary}");
+    assert_eq!(summary["label"], "2009-08-18", "{summary}");
+    assert_eq!(summary["comparison"]["status"], 200, "{summary}");
+    assert_eq!(summary["swipe"], true, "{summary}");
+}
