@@ -105,6 +105,101 @@ async fn dated_layer_selects_newest_at_or_before() {
 }
 
 #[tokio::test]
+async fn dated_tile_names_its_date() {
+    let server = naip_server().await;
+    let cases = [("?date=2016", Some("2014-07-20")), ("", Some("2020-08-31"))];
+    for (query, expected) in cases {
+        let response = server.get(&tile_path("naip", naip_tile(), query)).await;
+        assert_eq!(response.status(), 200, "{query}");
+        let shown = response.headers().get("tessera-date");
+        assert_eq!(
+            shown.and_then(|value| value.to_str().ok()),
+            expected,
+            "{query}"
+        );
+    }
+    let single = server.get(&tile_path("d2014", naip_tile(), "")).await;
+    assert!(
+        single.headers().get("tessera-date").is_none(),
+        "a single file's tiles name no date"
+    );
+}
+
+#[tokio::test]
+async fn invalid_collections_are_reported() {
+    let naip = geodata("naip-timeseries");
+    let mosaic = geodata("landsat8-mosaic");
+    let cases = [
+        // Undated scenes cannot make a dated layer.
+        (
+            "undated",
+            source(mosaic.clone(), "kind = \"dated\""),
+            "dates",
+        ),
+        (
+            "unknown-file",
+            source(
+                naip.clone(),
+                "kind = \"dated\"\n[dates]\n\"missing.tif\" = \"2014\"",
+            ),
+            "missing.tif",
+        ),
+        (
+            "bad-kind",
+            source(naip.clone(), "kind = \"stack\""),
+            "stack",
+        ),
+        (
+            "bad-order",
+            source(naip.clone(), "kind = \"mosaic\"\norder = \"oldest\""),
+            "oldest",
+        ),
+        (
+            "bad-option",
+            source(naip.clone(), "kind = \"mosaic\"\nrescal = \"auto\""),
+            "rescal",
+        ),
+        (
+            "one-date",
+            source(naip.clone(), "kind = \"mosaic\"\ndate = \"2014\""),
+            "dates",
+        ),
+        (
+            "missing-scene",
+            source(naip.clone(), "kind = \"mosaic\"\nfiles = [\"absent.tif\"]"),
+            "absent.tif of collection",
+        ),
+        (
+            "bad-date",
+            source(
+                naip,
+                "kind = \"dated\"\n[dates]\n\"m_4709963_se_14_1_20090818.tif\" = \"2009-02-30\"",
+            ),
+            "2009-02-30",
+        ),
+    ];
+    for (id, config, word) in cases {
+        let server = serve_sources(vec![(id, config)]).await;
+        let failures = &server.state.failures;
+        assert_eq!(failures.len(), 1, "{id}: {failures:#?}");
+        let reason = &failures[0].reason;
+        assert!(reason.contains(word), "{id}: {reason}");
+    }
+}
+
+#[tokio::test]
+async fn single_file_date_from_side_file() {
+    let server = TestServer::serving(&[geodata("sentinel2-29rkh")]).await;
+    let tile = lonlat_to_tile(-11.4, 24.8, 8);
+    let decoded = decode_coverage(&server, "TCI.coverage", tile).await;
+    let features = coverage_features(&decoded);
+    assert_eq!(features.len(), 1);
+    assert_eq!(features[0]["date"], "2020-02-19");
+    assert_eq!(features[0]["date_origin"], "configuration");
+    assert_eq!(features[0]["sensor"], "Sentinel-2A MSI");
+}
+
+#[tokio::test]
 async fn date_before_first_scene_is_404() {
     let server = naip_server().await;
     for query in ["?date=2009-08-17", "?date=2008", "?date=2009-07"] {

@@ -72,13 +72,18 @@ pub async fn coverage_sources(catalog: &Catalog) -> Vec<Result<Source, LoadFailu
 fn build_coverage(imagery: &Source) -> Result<Source, String> {
     let (vector, single_date) = match &imagery.backend {
         Backend::Raster(raster) => {
-            let facts = read_facts(raster.path(), raster.info(), &SceneOverrides::default())
-                .map_err(|error| {
-                    format!(
-                        "reading the footprint of {} for its coverage layer failed: {error}",
-                        raster.path().display()
-                    )
-                })?;
+            let options = raster.options();
+            let overrides = SceneOverrides {
+                date: options.date,
+                sensor: options.sensor.clone(),
+                source: options.source.clone(),
+            };
+            let facts = read_facts(raster.path(), raster.info(), &overrides).map_err(|error| {
+                format!(
+                    "reading the footprint of {} for its coverage layer failed: {error}",
+                    raster.path().display()
+                )
+            })?;
             let vector = coverage_source(&imagery.path, &[&facts], raster.maxzoom());
             (vector, facts.date)
         }

@@ -42,6 +42,10 @@ pub enum CollectionError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "scene {path} of collection {collection} not found: fix `files`, which names files relative to the collection's folder"
+    )]
+    SceneNotFound { collection: PathBuf, path: PathBuf },
     #[error("scene {path} of collection {collection} cannot be served: {source}")]
     Scene {
         collection: PathBuf,
@@ -158,6 +162,11 @@ impl Collection {
         };
         let raster_options = RasterOptions::deserialize(toml::Value::Table(options.raster))
             .map_err(|error| options_error(error.to_string()))?;
+        if raster_options.date.is_some() {
+            return Err(options_error(
+                "`date` sets the date of a single file: give each scene's date in `dates`, for example dates = { \"scene.tif\" = \"2014-07-20\" }".to_owned(),
+            ));
+        }
         let files = match options.files {
             Some(files) => files.iter().map(|file| folder.join(file)).collect(),
             None => scene_files(folder)?,
@@ -177,6 +186,12 @@ impl Collection {
         }
         let mut scenes = Vec::with_capacity(files.len());
         for path in files {
+            if !path.is_file() {
+                return Err(CollectionError::SceneNotFound {
+                    collection: folder.to_owned(),
+                    path,
+                });
+            }
             let scene_error = |source| CollectionError::Scene {
                 collection: folder.to_owned(),
                 path: path.clone(),
@@ -345,6 +360,16 @@ impl Collection {
         }
         found.sort_by(|&a, &b| self.compare_scenes(a, b));
         found
+    }
+
+    /// Returns the date that a dated layer shows in `tile` for the request's `date`, or `None`
+    /// for a mosaic or a tile without scenes.
+    pub fn shown_date(&self, tile: TileCoord, date: Option<Period>) -> Option<Period> {
+        if self.kind != CollectionKind::Dated {
+            return None;
+        }
+        let first = *self.scenes_for(tile, date).first()?;
+        self.scenes[first].facts.date
     }
 
     /// Orders two scenes for compositing. Resolutions within about 4 % count as equal, so

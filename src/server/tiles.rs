@@ -180,6 +180,9 @@ pub(super) async fn get_tile(
         (other, _, _) => (bytes, other),
     };
     let mut response = cached_response(&state, &headers, bytes, format.media_type());
+    if let Some(value) = shown_date_header(&source, tile, options.date) {
+        response.headers_mut().insert(SHOWN_DATE, value);
+    }
     if let Some(encoding) = compression.content_encoding() {
         response
             .headers_mut()
@@ -210,6 +213,21 @@ fn request_options(source: &Source, query: &TileQuery) -> Result<RequestOptions,
     };
     let date = parse_date(source, query.date.as_deref())?;
     Ok(RequestOptions { resampling, date })
+}
+
+/// The response header that names the scene date a tile of a dated layer shows.
+const SHOWN_DATE: header::HeaderName = header::HeaderName::from_static("tessera-date");
+
+fn shown_date_header(
+    source: &Source,
+    tile: TileCoord,
+    date: Option<Period>,
+) -> Option<HeaderValue> {
+    let Backend::Collection(collection) = &source.backend else {
+        return None;
+    };
+    let shown = collection.shown_date(tile, date)?;
+    HeaderValue::from_str(&shown.to_string()).ok()
 }
 
 /// Reads the `date` parameter: 400 when it is malformed or the source has no dates, 404 when
