@@ -6,7 +6,7 @@ use std::path::Path;
 use gdal::Dataset;
 use gdal::Metadata;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
-use geo::{Coord, LineString, Polygon};
+use geo::{ConvexHull, Coord, LineString, MultiPoint, Point, Polygon};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -20,6 +20,9 @@ const MAX_STAC_ITEM_BYTES: u64 = 1 << 20;
 
 /// Points per edge of a footprint, so that edges that curve in Web Mercator stay close.
 const FOOTPRINT_POINTS_PER_EDGE: usize = 16;
+
+/// Largest side, in cells, of the grid of the validity mask that a footprint is traced on.
+const FOOTPRINT_GRID: usize = 256;
 
 /// The place a scene's date was read from, from the most to the least trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,7 +62,9 @@ pub struct SceneFacts {
     pub source: String,
     /// Lon/lat bounds: west, south, east, north.
     pub bounds: [f64; 4],
-    /// The outline of the image grid in Web Mercator metres. It includes nodata collars.
+    /// The outline of the valid pixels in Web Mercator metres: the convex hull of the pixels
+    /// that the nodata value or mask leaves valid, or the image grid's outline when every
+    /// pixel is valid.
     #[serde(skip)]
     pub footprint: Polygon<f64>,
 }
@@ -110,7 +115,11 @@ pub fn read_facts(
         .ceil()
         .clamp(0.0, f64::from(tile::MAX_ZOOM)) as u8;
     let spatial_ref = dataset.spatial_ref()?;
-    let footprint = footprint_mercator(&spatial_ref, &info.native_bounds)?;
+    let outline = match valid_hull(&dataset, info)? {
+        Some(hull) => hull,
+        None => grid_outline(&info.native_bounds),
+    };
+    let footprint = footprint_mercator(&spatial_ref, outline)?;
     let b = info.bounds_lonlat;
     Ok(SceneFacts {
         file,
@@ -218,18 +227,73 @@ fn stac_source(item: &Value) -> Option<String> {
     })
 }
 
-/// Transforms the outline of the grid, `native` in the file's CRS, to Web Mercator, with
-/// points along each edge so that the outline follows edges that curve after reprojection.
-fn footprint_mercator(
-    spatial_ref: &SpatialRef,
-    native: &Bbox,
-) -> Result<Polygon<f64>, gdal::errors::GdalError> {
-    let mut source_srs = spatial_ref.clone();
-    source_srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    let mut wgs84 = SpatialRef::from_epsg(4326)?;
-    wgs84.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    let to_lonlat = CoordTransform::new(&source_srs, &wgs84)?;
+/// Traces the convex hull of the valid pixels in the file's CRS, on a grid of at most
+/// `FOOTPRINT_GRID` cells a side read from the smallest overview's mask, or the full image's
+/// mask decimated by GDAL. Returns `None` when GDAL marks every pixel valid or none is.
+fn valid_hull(
+    dataset: &Dataset,
+    info: &RasterInfo,
+) -> Result<Option<Vec<(f64, f64)>>, gdal::errors::GdalError> {
+    let band = dataset.rasterband(1)?;
+    if band.mask_flags()?.is_all_valid() {
+        return Ok(None);
+    }
+    let smallest = info.bands[0]
+        .overviews
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, (width, height))| width * height)
+        .map(|(index, _)| index);
+    let level = match smallest {
+        Some(index) => band.overview(index)?,
+        None => band,
+    };
+    let (width, height) = level.size();
+    let mask = level.open_mask_band()?;
+    let scale = (width.max(height) as f64 / FOOTPRINT_GRID as f64).max(1.0);
+    let columns = ((width as f64 / scale).ceil() as usize).max(1);
+    let rows = ((height as f64 / scale).ceil() as usize).max(1);
+    let cells = mask
+        .read_as::<u8>((0, 0), (width, height), (columns, rows), None)?
+        .into_shape_and_vec()
+        .1;
 
+    // The outer corners of the first and last valid cell of each row bound every valid cell.
+    let gt = &info.geo_transform;
+    let cell_width = info.width as f64 / columns as f64;
+    let cell_height = info.height as f64 / rows as f64;
+    let to_crs = |column: usize, row: usize| {
+        let (px, py) = (column as f64 * cell_width, row as f64 * cell_height);
+        Point::new(
+            gt[0] + px * gt[1] + py * gt[2],
+            gt[3] + px * gt[4] + py * gt[5],
+        )
+    };
+    let mut corners = Vec::new();
+    for (row, values) in cells.chunks_exact(columns).enumerate() {
+        let first = values.iter().position(|&value| value > 0);
+        let last = values.iter().rposition(|&value| value > 0);
+        if let (Some(first), Some(last)) = (first, last) {
+            corners.extend([
+                to_crs(first, row),
+                to_crs(first, row + 1),
+                to_crs(last + 1, row),
+                to_crs(last + 1, row + 1),
+            ]);
+        }
+    }
+    if corners.is_empty() {
+        return Ok(None);
+    }
+    let hull = MultiPoint::new(corners).convex_hull();
+    Ok(Some(
+        hull.exterior().points().map(|p| (p.x(), p.y())).collect(),
+    ))
+}
+
+/// Returns the outline of the grid, `native` in the file's CRS, with points along each edge so
+/// that the outline follows edges that curve after reprojection.
+fn grid_outline(native: &Bbox) -> Vec<(f64, f64)> {
     let n = FOOTPRINT_POINTS_PER_EDGE;
     let corners = [
         (native.min_x, native.max_y),
@@ -237,19 +301,31 @@ fn footprint_mercator(
         (native.max_x, native.min_y),
         (native.min_x, native.min_y),
     ];
-    let mut xs = Vec::with_capacity(4 * n + 1);
-    let mut ys = Vec::with_capacity(4 * n + 1);
+    let mut outline = Vec::with_capacity(4 * n + 1);
     for edge in 0..4 {
         let (x0, y0) = corners[edge];
         let (x1, y1) = corners[(edge + 1) % 4];
         for step in 0..n {
             let t = step as f64 / n as f64;
-            xs.push(x0 + (x1 - x0) * t);
-            ys.push(y0 + (y1 - y0) * t);
+            outline.push((x0 + (x1 - x0) * t, y0 + (y1 - y0) * t));
         }
     }
-    xs.push(xs[0]);
-    ys.push(ys[0]);
+    outline.push(outline[0]);
+    outline
+}
+
+/// Transforms a closed ring in the file's CRS to Web Mercator.
+fn footprint_mercator(
+    spatial_ref: &SpatialRef,
+    ring: Vec<(f64, f64)>,
+) -> Result<Polygon<f64>, gdal::errors::GdalError> {
+    let mut source_srs = spatial_ref.clone();
+    source_srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let mut wgs84 = SpatialRef::from_epsg(4326)?;
+    wgs84.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let to_lonlat = CoordTransform::new(&source_srs, &wgs84)?;
+
+    let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = ring.into_iter().unzip();
     let mut zs = vec![0.0; xs.len()];
     to_lonlat.transform_coords(&mut xs, &mut ys, &mut zs)?;
     let ring: Vec<Coord<f64>> = xs
@@ -288,6 +364,52 @@ mod tests {
                 "{properties}"
             );
         }
+    }
+
+    /// Writes a 100 x 100 GeoTIFF in UTM 18N with nodata 0 whose valid pixels form a diamond
+    /// touching the middle of each edge, or fill the image when `diamond` is false.
+    fn write_scene(path: &Path, diamond: bool) {
+        let driver = gdal::DriverManager::get_driver_by_name("GTiff").expect("GTiff driver");
+        let mut dataset = driver
+            .create_with_band_type::<u8, _>(path, 100, 100, 1)
+            .expect("create");
+        dataset
+            .set_geo_transform(&[500_000.0, 30.0, 0.0, 5_000_000.0, 0.0, -30.0])
+            .expect("geotransform");
+        let utm = SpatialRef::from_epsg(32618).expect("EPSG:32618");
+        dataset.set_spatial_ref(&utm).expect("CRS");
+        let mut pixels = vec![0_u8; 100 * 100];
+        for (index, pixel) in pixels.iter_mut().enumerate() {
+            let (x, y) = ((index % 100) as f64 + 0.5, (index / 100) as f64 + 0.5);
+            if !diamond || (x - 50.0).abs() + (y - 50.0).abs() <= 50.0 {
+                *pixel = 100;
+            }
+        }
+        let mut band = dataset.rasterband(1).expect("band");
+        band.set_no_data_value(Some(0.0)).expect("nodata");
+        let mut buffer = gdal::raster::Buffer::new((100, 100), pixels);
+        band.write((0, 0), (100, 100), &mut buffer).expect("write");
+    }
+
+    #[test]
+    fn footprint_follows_valid_pixels() {
+        use geo::Area;
+        let folder = tempfile::tempdir().expect("tempdir");
+        let mut areas = Vec::new();
+        for (name, diamond) in [("full.tif", false), ("diamond.tif", true)] {
+            let path = folder.path().join(name);
+            write_scene(&path, diamond);
+            let dataset = Dataset::open(&path).expect("open");
+            let info = crate::raster::read_info(&path, &dataset).expect("info");
+            let facts = read_facts(&path, &info, &SceneOverrides::default()).expect("facts");
+            areas.push(facts.footprint.unsigned_area());
+        }
+        let ratio = areas[1] / areas[0];
+        // A diamond inside a square covers half of it; the hull of whole cells is a bit more.
+        assert!(
+            (0.5..0.56).contains(&ratio),
+            "diamond footprint is {ratio} of the full one"
+        );
     }
 
     #[test]
