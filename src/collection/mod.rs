@@ -3,7 +3,7 @@
 //!
 //! A collection is a folder, or a list of files in it, configured with `kind = "dated"` or
 //! `kind = "mosaic"`. Each scene is a [`RasterSource`] with its [`SceneFacts`]. An R-tree of
-//! footprints finds the scenes that touch a tile. Each of them is warped onto the same tile
+//! the scenes' bounds finds the scenes that touch a tile. Each of them is warped onto the same tile
 //! grid with its own nodata and mask as alpha, and the results are composited in order, so
 //! that neither scene edges nor tile edges show seams.
 
@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use geo::BoundingRect;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 use serde::Deserialize;
@@ -240,13 +239,15 @@ impl Collection {
         let envelopes = scenes
             .iter()
             .enumerate()
-            .filter_map(|(index, scene)| {
-                let rect = scene.facts.footprint.bounding_rect()?;
+            .map(|(index, scene)| {
+                // The grid's bounds, not the footprint: a footprint traced on a coarse overview
+                // can miss a sliver of valid pixels, and the tile beside it would lose them.
+                let bounds = scene.raster.info().bounds_mercator;
                 let corners = Rectangle::from_corners(
-                    [rect.min().x, rect.min().y],
-                    [rect.max().x, rect.max().y],
+                    [bounds.min_x, bounds.min_y],
+                    [bounds.max_x, bounds.max_y],
                 );
-                Some(GeomWithData::new(corners, index))
+                GeomWithData::new(corners, index)
             })
             .collect();
         let bounds_lonlat = scenes
