@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use geo::Geometry;
 
-use super::{SceneFacts, SceneOverrides, read_facts};
+use super::{SceneFacts, SceneOverrides, StacItems, read_facts};
 use crate::source::{Backend, Catalog, LoadFailure, Source};
 use crate::tile::MAX_ZOOM;
 use crate::vector::{
@@ -78,12 +78,18 @@ fn build_coverage(imagery: &Source) -> Result<Source, String> {
                 sensor: options.sensor.clone(),
                 source: options.source.clone(),
             };
-            let facts = read_facts(raster.path(), raster.info(), &overrides).map_err(|error| {
-                format!(
-                    "reading the footprint of {} for its coverage layer failed: {error}",
-                    raster.path().display()
-                )
-            })?;
+            let stac = raster
+                .path()
+                .parent()
+                .map(StacItems::in_folder)
+                .unwrap_or_default();
+            let facts =
+                read_facts(raster.path(), raster.info(), &overrides, &stac).map_err(|error| {
+                    format!(
+                        "reading the footprint of {} for its coverage layer failed: {error}",
+                        raster.path().display()
+                    )
+                })?;
             let vector = coverage_source(&imagery.path, &[&facts], raster.maxzoom());
             (vector, facts.date)
         }

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use thiserror::Error;
 
 pub use self::date::{Date, Period};
-pub use self::scene::{DateOrigin, SceneFacts, SceneOverrides, read_facts};
+pub use self::scene::{DateOrigin, SceneFacts, SceneOverrides, StacItems, read_facts};
 use crate::format::TileFormat;
 use crate::raster::{RasterError, RasterOptions, RasterSource, Resampling, encode};
 use crate::tile::{Bbox, TileCoord};
@@ -183,6 +183,10 @@ impl Collection {
                 });
             }
         }
+        let stac = StacItems::in_folder(folder);
+        // NOTE: with the default `rescale = "auto"`, each scene of 16-bit data gets its own
+        // percentile stretch, so brightness can jump at a scene edge. A fixed
+        // `rescale = "range:MIN,MAX"` gives every scene the same stretch.
         let mut scenes = Vec::with_capacity(files.len());
         for path in files {
             if !path.is_file() {
@@ -202,7 +206,7 @@ impl Collection {
                 sensor: options.sensor.clone(),
                 source: options.source.clone(),
             };
-            let facts = read_facts(&path, raster.info(), &overrides).map_err(|source| {
+            let facts = read_facts(&path, raster.info(), &overrides, &stac).map_err(|source| {
                 CollectionError::Facts {
                     path: path.clone(),
                     source,

@@ -69,15 +69,75 @@ pub struct SceneFacts {
     pub footprint: Polygon<f64>,
 }
 
-/// Reads the facts of the raster at `path`. Blocking: it opens the file and may read a STAC
-/// item beside it.
+/// The STAC items in one folder, read once for all the scenes in it.
+#[derive(Debug, Default)]
+pub struct StacItems {
+    /// Each item with the path of its file.
+    items: Vec<(std::path::PathBuf, Value)>,
+}
+
+impl StacItems {
+    /// Reads every `.json` file in `folder` that is a STAC item, in file name order. Files that
+    /// are not STAC items, or larger than `MAX_STAC_ITEM_BYTES`, are left out.
+    pub fn in_folder(folder: &Path) -> Self {
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            return Self::default();
+        };
+        let mut paths: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|candidate| {
+                candidate
+                    .extension()
+                    .is_some_and(|extension| extension.eq_ignore_ascii_case("json"))
+            })
+            .collect();
+        paths.sort();
+        Self {
+            items: paths
+                .into_iter()
+                .filter_map(|path| Some((path.clone(), read_stac_item(&path)?)))
+                .collect(),
+        }
+    }
+
+    /// Finds the item that describes `path`: `STEM.json` beside it, or else the first item
+    /// with an asset whose `href` ends in the file's name.
+    fn describing(&self, path: &Path) -> Option<&Value> {
+        let name = path.file_name()?.to_str()?;
+        let own_path = path.with_extension("json");
+        let own = self
+            .items
+            .iter()
+            .find(|(item_path, _)| *item_path == own_path);
+        let named = || {
+            self.items.iter().find(|(_, item)| {
+                let Some(assets) = item.get("assets").and_then(Value::as_object) else {
+                    return false;
+                };
+                assets.values().any(|asset| {
+                    asset
+                        .get("href")
+                        .and_then(Value::as_str)
+                        .and_then(|href| href.rsplit('/').next())
+                        .is_some_and(|asset_name| asset_name == name)
+                })
+            })
+        };
+        own.or_else(named).map(|(_, item)| item)
+    }
+}
+
+/// Reads the facts of the raster at `path`, with `stac` the items of its folder. Blocking: it
+/// opens the file.
 pub fn read_facts(
     path: &Path,
     info: &RasterInfo,
     overrides: &SceneOverrides,
+    stac: &StacItems,
 ) -> Result<SceneFacts, gdal::errors::GdalError> {
     let dataset = Dataset::open(path)?;
-    let stac = find_stac_item(path);
+    let stac = stac.describing(path);
     let stac_properties = stac.as_ref().and_then(|item| item.get("properties"));
 
     let (date, date_origin) = if let Some(date) = overrides.date {
@@ -106,7 +166,7 @@ pub fn read_facts(
     let source = overrides
         .source
         .clone()
-        .or_else(|| stac.as_ref().and_then(stac_source))
+        .or_else(|| stac.and_then(stac_source))
         .unwrap_or_else(|| file.clone());
 
     let (x, y) = info.resolution_metres;
@@ -143,40 +203,6 @@ fn metadata_date(dataset: &Dataset, domains: &[&str], key: &str) -> Option<Perio
         .iter()
         .filter_map(|domain| dataset.metadata_item(key, domain))
         .find_map(|value| super::date::Date::from_timestamp(&value).map(Period::Day))
-}
-
-/// Finds the STAC item that describes `path`: `STEM.json` beside it, or another `.json` file
-/// in its folder with an asset whose `href` ends in the file's name.
-fn find_stac_item(path: &Path) -> Option<Value> {
-    let name = path.file_name()?.to_str()?;
-    let own = path.with_extension("json");
-    if let Some(item) = read_stac_item(&own) {
-        return Some(item);
-    }
-    let folder = path.parent()?;
-    let mut candidates: Vec<_> = std::fs::read_dir(folder)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|candidate| {
-            candidate
-                .extension()
-                .is_some_and(|extension| extension.eq_ignore_ascii_case("json"))
-        })
-        .collect();
-    candidates.sort();
-    candidates.into_iter().find_map(|candidate| {
-        let item = read_stac_item(&candidate)?;
-        let assets = item.get("assets")?.as_object()?;
-        let describes = assets.values().any(|asset| {
-            asset
-                .get("href")
-                .and_then(Value::as_str)
-                .and_then(|href| href.rsplit('/').next())
-                .is_some_and(|asset_name| asset_name == name)
-        });
-        describes.then_some(item)
-    })
 }
 
 /// Reads `path` when it is a STAC item: a GeoJSON `Feature` with `stac_version`.
@@ -401,7 +427,8 @@ mod tests {
             write_scene(&path, diamond);
             let dataset = Dataset::open(&path).expect("open");
             let info = crate::raster::read_info(&path, &dataset).expect("info");
-            let facts = read_facts(&path, &info, &SceneOverrides::default()).expect("facts");
+            let stac = StacItems::default();
+            let facts = read_facts(&path, &info, &SceneOverrides::default(), &stac).expect("facts");
             areas.push(facts.footprint.unsigned_area());
         }
         let ratio = areas[1] / areas[0];
@@ -410,6 +437,40 @@ mod tests {
             (0.5..0.56).contains(&ratio),
             "diamond footprint is {ratio} of the full one"
         );
+    }
+
+    #[test]
+    fn stac_items_match_by_name_or_asset() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let item = |id: &str, href: &str| {
+            serde_json::json!({
+                "type": "Feature", "stac_version": "1.0.0", "id": id,
+                "properties": {"datetime": "2020-02-19T00:00:00Z"},
+                "assets": {"visual": {"href": href}}
+            })
+            .to_string()
+        };
+        let write = |name: &str, text: String| {
+            std::fs::write(folder.path().join(name), text).expect("write");
+        };
+        write("a.json", item("scene-a", "https://example.org/x/TCI.tif"));
+        write("B04.json", item("own", "https://example.org/x/other.tif"));
+        write(
+            "plain.json",
+            r#"{"type": "FeatureCollection", "features": []}"#.to_owned(),
+        );
+        let items = StacItems::in_folder(folder.path());
+        let id = |file: &str| {
+            items
+                .describing(&folder.path().join(file))
+                .and_then(|item| item.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        assert_eq!(id("TCI.tif").as_deref(), Some("scene-a"), "by asset href");
+        assert_eq!(id("B04.tif").as_deref(), Some("own"), "by STEM.json");
+        assert_eq!(id("B02.tif"), None, "no item names B02.tif");
+        assert_eq!(items.items.len(), 2, "plain GeoJSON is not a STAC item");
     }
 
     #[test]
