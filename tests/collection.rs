@@ -424,6 +424,33 @@ async fn mosaic_order_and_nodata_at_overlap() {
 }
 
 #[tokio::test]
+async fn mosaic_tiles_are_deterministic() {
+    let server = mosaic_server("").await;
+    let path = tile_path("mosaic", TileCoord::new(8, 75, 90).expect("valid tile"), "");
+    let first = server.get(&path).await;
+    let second = server.get(&path).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers().get("etag"), second.headers().get("etag"));
+    let first = first.bytes().await.expect("body");
+    let second = second.bytes().await.expect("body");
+    assert!(first == second, "the same request gives the same bytes");
+}
+
+#[tokio::test]
+async fn undated_mosaic_rejects_date() {
+    let server = mosaic_server("").await;
+    let path = tile_path(
+        "mosaic",
+        TileCoord::new(8, 75, 90).expect("valid tile"),
+        "?date=2014",
+    );
+    let response = server.get(&path).await;
+    assert_eq!(response.status(), 400);
+    let problem: serde_json::Value = response.json().await.expect("problem JSON");
+    assert_eq!(problem["parameter"], "date", "{problem}");
+}
+
+#[tokio::test]
 async fn mosaic_newest_first_and_by_date() {
     let dates = "order = \"newest\"\n[dates]\n\"mosaic_cog1.tif\" = \"2019-06-01\"\n\"mosaic_cog2.tif\" = \"2020-06-01\"\n";
     let server = mosaic_server(dates).await;
