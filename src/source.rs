@@ -365,7 +365,7 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
     let backend = if path.is_dir() || source_config.options.contains_key("kind") {
         let options = CollectionOptions::deserialize(options).map_err(options_error)?;
         let folder = path.clone();
-        let collection = tokio::task::spawn_blocking(move || Collection::open(&folder, options))
+        let collection = tokio::task::spawn_blocking(move || Collection::open(&folder, &options))
             .await
             .map_err(|error| format!("opening the collection panicked: {error}"))?;
         Backend::Collection(collection.map_err(|error| error.to_string())?)

@@ -154,19 +154,19 @@ pub struct Collection {
 
 impl Collection {
     /// Opens every scene of the collection in `folder`. Blocking: call it at start-up.
-    pub fn open(folder: &Path, options: CollectionOptions) -> Result<Self, CollectionError> {
+    pub fn open(folder: &Path, options: &CollectionOptions) -> Result<Self, CollectionError> {
         let options_error = |message: String| CollectionError::Options {
             path: folder.to_owned(),
             message,
         };
-        let raster_options = RasterOptions::deserialize(toml::Value::Table(options.raster))
+        let raster_options = RasterOptions::deserialize(toml::Value::Table(options.raster.clone()))
             .map_err(|error| options_error(error.to_string()))?;
         if raster_options.date.is_some() {
             return Err(options_error(
                 "`date` sets the date of a single file: give each scene's date in `dates`, for example dates = { \"scene.tif\" = \"2014-07-20\" }".to_owned(),
             ));
         }
-        let files = match options.files {
+        let files = match &options.files {
             Some(files) => files.iter().map(|file| folder.join(file)).collect(),
             None => scene_files(folder)?,
         };
@@ -189,42 +189,7 @@ impl Collection {
         // `rescale = "range:MIN,MAX"` gives every scene the same stretch.
         let mut scenes = Vec::with_capacity(files.len());
         for path in files {
-            if !path.is_file() {
-                return Err(CollectionError::SceneNotFound {
-                    collection: folder.to_owned(),
-                    path,
-                });
-            }
-            let scene_error = |source| CollectionError::Scene {
-                collection: folder.to_owned(),
-                path: path.clone(),
-                source: Box::new(source),
-            };
-            let raster = RasterSource::open(&path, raster_options.clone()).map_err(scene_error)?;
-            let overrides = SceneOverrides {
-                date: options.dates.get(&file_name(&path)).copied(),
-                sensor: options.sensor.clone(),
-                source: options.source.clone(),
-            };
-            let facts = read_facts(&path, raster.info(), &overrides, &stac).map_err(|source| {
-                CollectionError::Facts {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-            if options.kind == CollectionKind::Dated && facts.date.is_none() {
-                return Err(CollectionError::Undated {
-                    collection: folder.to_owned(),
-                    name: file_name(&path),
-                    path,
-                });
-            }
-            tracing::info!(
-                scene = %path.display(), date = ?facts.date.map(|d| d.to_string()),
-                date_origin = ?facts.date_origin, resolution_m = facts.resolution_m,
-                "scene of a collection"
-            );
-            scenes.push(Scene { raster, facts });
+            scenes.push(open_scene(folder, path, &raster_options, options, &stac)?);
         }
         Ok(Self::from_scenes(
             options.kind,
@@ -448,6 +413,52 @@ impl Collection {
         fields.insert("tessera:native_resolution_m".to_owned(), json!(finest));
         fields
     }
+}
+
+/// Opens one scene of the collection in `folder` and reads its facts.
+fn open_scene(
+    folder: &Path,
+    path: PathBuf,
+    raster_options: &RasterOptions,
+    options: &CollectionOptions,
+    stac: &StacItems,
+) -> Result<Scene, CollectionError> {
+    if !path.is_file() {
+        return Err(CollectionError::SceneNotFound {
+            collection: folder.to_owned(),
+            path,
+        });
+    }
+    let scene_error = |source| CollectionError::Scene {
+        collection: folder.to_owned(),
+        path: path.clone(),
+        source: Box::new(source),
+    };
+    let raster = RasterSource::open(&path, raster_options.clone()).map_err(scene_error)?;
+    let overrides = SceneOverrides {
+        date: options.dates.get(&file_name(&path)).copied(),
+        sensor: options.sensor.clone(),
+        source: options.source.clone(),
+    };
+    let facts = read_facts(&path, raster.info(), &overrides, stac).map_err(|source| {
+        CollectionError::Facts {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    if options.kind == CollectionKind::Dated && facts.date.is_none() {
+        return Err(CollectionError::Undated {
+            collection: folder.to_owned(),
+            name: file_name(&path),
+            path,
+        });
+    }
+    tracing::info!(
+        scene = %path.display(), date = ?facts.date.map(|d| d.to_string()),
+        date_origin = ?facts.date_origin, resolution_m = facts.resolution_m,
+        "scene of a collection"
+    );
+    Ok(Scene { raster, facts })
 }
 
 fn file_name(path: &Path) -> String {
