@@ -166,6 +166,7 @@ impl Collection {
                 "`date` sets the date of a single file: give each scene's date in `dates`, for example dates = { \"scene.tif\" = \"2014-07-20\" }".to_owned(),
             ));
         }
+
         let files = match &options.files {
             Some(files) => files.iter().map(|file| folder.join(file)).collect(),
             None => scene_files(folder)?,
@@ -175,6 +176,7 @@ impl Collection {
                 path: folder.to_owned(),
             });
         }
+
         for name in options.dates.keys() {
             if !files.iter().any(|file| file_name(file) == *name) {
                 return Err(CollectionError::UnknownDatedFile {
@@ -183,6 +185,7 @@ impl Collection {
                 });
             }
         }
+
         let stac = StacItems::in_folder(folder);
         // NOTE: with the default `rescale = "auto"`, each scene of 16-bit data gets its own
         // percentile stretch, so brightness can jump at a scene edge. A fixed
