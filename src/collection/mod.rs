@@ -103,6 +103,28 @@ pub enum SceneOrder {
     Newest,
 }
 
+impl SceneOrder {
+    /// Orders two scenes, each given as (resolution in metres, date, place in the list), for
+    /// compositing, first on top. Resolutions within about 4 % count as equal, so that two
+    /// scenes of one sensor whose pixel sizes differ by a rounding error are ordered by date.
+    /// Ties end in list order.
+    fn compare(
+        self,
+        a: (f64, Option<Period>, usize),
+        b: (f64, Option<Period>, usize),
+    ) -> std::cmp::Ordering {
+        let resolution_step = |resolution_m: f64| (resolution_m.log2() * 16.0).round() as i64;
+        // Newest first; an undated scene comes after every dated one.
+        let newest = b.1.cmp(&a.1);
+        let finest = resolution_step(a.0).cmp(&resolution_step(b.0));
+        let (first, second) = match self {
+            Self::Finest => (finest, newest),
+            Self::Newest => (newest, finest),
+        };
+        first.then(second).then(a.2.cmp(&b.2))
+    }
+}
+
 /// The options of a collection source, beside `path` (the folder). Unknown keys are rejected
 /// when `raster` is read as imagery options, because serde's `deny_unknown_fields` does not
 /// work with `flatten`.
@@ -345,21 +367,12 @@ impl Collection {
         self.scenes[first].facts.date
     }
 
-    /// Orders two scenes for compositing. Resolutions within about 4 % count as equal, so
-    /// that two scenes of one sensor whose pixel sizes differ by a rounding error are ordered
-    /// by date, and then by their place in the list.
     fn compare_scenes(&self, a: usize, b: usize) -> std::cmp::Ordering {
-        let facts = |index: usize| &self.scenes[index].facts;
-        let resolution_step =
-            |index: usize| (facts(index).resolution_m.log2() * 16.0).round() as i64;
-        // Newest first; an undated scene comes after every dated one.
-        let newest = facts(b).date.cmp(&facts(a).date);
-        let finest = resolution_step(a).cmp(&resolution_step(b));
-        let (first, second) = match self.order {
-            SceneOrder::Finest => (finest, newest),
-            SceneOrder::Newest => (newest, finest),
+        let key = |index: usize| {
+            let facts = &self.scenes[index].facts;
+            (facts.resolution_m, facts.date, index)
         };
-        first.then(second).then(a.cmp(&b))
+        self.order.compare(key(a), key(b))
     }
 
     /// Renders `tile` at `tile_size` pixels a side in `format`: the scenes of
@@ -491,4 +504,69 @@ fn scene_files(folder: &Path) -> Result<Vec<PathBuf>, CollectionError> {
     }
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cmp::Ordering;
+
+    use super::*;
+
+    #[test]
+    fn scene_order_puts_first_on_top() {
+        let day = |text: &str| Some(text.parse::<Period>().expect("valid date"));
+        // (order, first scene, second scene, expected order of the first against the second)
+        let cases = [
+            // Finest first, whatever the dates.
+            (
+                SceneOrder::Finest,
+                (5.0, day("2009"), 1),
+                (30.0, day("2020"), 0),
+                Ordering::Less,
+            ),
+            // Equal resolution: newest first.
+            (
+                SceneOrder::Finest,
+                (30.0, day("2009"), 0),
+                (30.0, day("2020"), 1),
+                Ordering::Greater,
+            ),
+            // 300.0382 and 300.0387 m count as equal, so the list order decides.
+            (
+                SceneOrder::Finest,
+                (300.0387, None, 0),
+                (300.0382, None, 1),
+                Ordering::Less,
+            ),
+            // Newest first, whatever the resolution.
+            (
+                SceneOrder::Newest,
+                (30.0, day("2020"), 1),
+                (5.0, day("2009"), 0),
+                Ordering::Less,
+            ),
+            // Same date: finest first.
+            (
+                SceneOrder::Newest,
+                (10.0, day("2014-07"), 1),
+                (30.0, day("2014-07"), 0),
+                Ordering::Less,
+            ),
+            // An undated scene comes after a dated one.
+            (
+                SceneOrder::Newest,
+                (30.0, None, 0),
+                (30.0, day("1985"), 1),
+                Ordering::Greater,
+            ),
+        ];
+        for (order, a, b, expected) in cases {
+            assert_eq!(order.compare(a, b), expected, "{order:?} {a:?} {b:?}");
+            assert_eq!(
+                order.compare(b, a),
+                expected.reverse(),
+                "{order:?} {b:?} {a:?}"
+            );
+        }
+    }
 }
