@@ -270,6 +270,8 @@ fn valid_hull(
         .enumerate()
         .min_by_key(|(_, (width, height))| width * height)
         .map(|(index, _)| index);
+    // NOTE: without overviews, GDAL reads every block of the image to decimate its mask, which
+    // adds to the start-up time of a large file.
     let level = match smallest {
         Some(index) => band.overview(index)?,
         None => band,
