@@ -221,7 +221,7 @@ pub const VECTOR_EXTENSIONS: [&str; 7] = ["geojson", "json", "gpkg", "shp", "kml
 pub const ARCHIVE_EXTENSIONS: [&str; 2] = ["mbtiles", "pmtiles"];
 
 /// The file that makes a folder one scene collection (a dated layer or a mosaic) instead of a
-/// folder of separate sources. It holds the collection's options, `kind` among them.
+/// folder of separate sources. It contains the collection's options, `kind` among them.
 pub const COLLECTION_FILE: &str = "collection.toml";
 
 /// Lists the files under `root` (a file or a folder, searched recursively) that discovery
