@@ -407,6 +407,25 @@ mod tests {
     }
 
     #[test]
+    fn collection_folder_is_discovered_whole() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let root = folder.path();
+        let scenes = root.join("naip");
+        std::fs::create_dir(&scenes).expect("mkdir");
+        std::fs::write(scenes.join(COLLECTION_FILE), "kind = \"dated\"\n").expect("write");
+        std::fs::write(scenes.join("m_20140720.tif"), "").expect("write");
+        std::fs::write(root.join("camps.geojson"), "{}").expect("write");
+
+        let found = discover(root).expect("discover");
+        assert_eq!(found, [root.join("camps.geojson"), scenes.clone()]);
+        let side = sidecar(&scenes)
+            .expect("readable")
+            .expect("collection.toml");
+        assert_eq!(side.options["kind"].as_str(), Some("dated"));
+        assert_eq!(side.path, scenes);
+    }
+
+    #[test]
     fn impossible_values_are_named() {
         let folder = tempfile::tempdir().expect("tempdir");
         let file = folder.path().join("tessera.toml");
