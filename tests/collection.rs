@@ -658,3 +658,74 @@ async fn viewer_date_slider_and_swipe() {
     assert_eq!(summary["comparison"]["status"], 200, "{summary}");
     assert_eq!(summary["swipe"], true, "{summary}");
 }
+
+#[tokio::test]
+async fn mosaic_prefers_finest_scene() {
+    let Some(folder) = shared_data("imagery-sentinel2-l2a-29rkh") else {
+        return;
+    };
+    // The 3,228 m preview is listed first, but the 100 m true colour is finer.
+    let scenes =
+        "files = [\"L2A_PVI.tif\", \"TCI.tif\"]\n[dates]\n\"L2A_PVI.tif\" = \"2020-02-19\"\n";
+    let server = serve_sources(vec![
+        (
+            "finest",
+            source(folder.clone(), &format!("kind = \"mosaic\"\n{scenes}")),
+        ),
+        (
+            "newest",
+            source(
+                folder.clone(),
+                &format!("kind = \"mosaic\"\norder = \"newest\"\n{scenes}"),
+            ),
+        ),
+        ("tci", source(folder.join("TCI.tif"), "")),
+        ("preview", source(folder.join("L2A_PVI.tif"), "")),
+    ])
+    .await;
+    let pixels = |id: &'static str, z: u8| {
+        let path = tile_path(id, lonlat_to_tile(-11.4, 24.8, z), "");
+        let server = &server;
+        async move { decode_image(&tile_bytes(server, &path).await).into_raw() }
+    };
+    // The preview alone is served up to zoom 6, the zoom of its own pixels.
+    assert_ne!(
+        pixels("tci", 6).await,
+        pixels("preview", 6).await,
+        "the two scenes differ"
+    );
+    // Inside both scenes at zoom 9, the mosaic draws whichever scene comes first.
+    let tci = pixels("tci", 9).await;
+    assert_eq!(
+        pixels("finest", 9).await,
+        tci,
+        "finest first: the 100 m scene"
+    );
+    assert_eq!(
+        pixels("newest", 9).await,
+        tci,
+        "one date: the finer scene comes first"
+    );
+
+    let tile = lonlat_to_tile(-11.4, 24.8, 9);
+    let decoded = decode_coverage(&server, "finest.coverage", tile).await;
+    let features = coverage_features(&decoded);
+    let facts: Vec<(&str, i64, &str)> = features
+        .iter()
+        .map(|feature| {
+            let resolution: f64 = feature["resolution_m"].parse().expect("a number");
+            (
+                feature["file"].as_str(),
+                resolution.round() as i64,
+                feature["date_origin"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            ("L2A_PVI.tif", 3228, "configuration"),
+            ("TCI.tif", 100, "stac_item"),
+        ]
+    );
+}
