@@ -390,9 +390,15 @@ async fn classify_mosaic(server: &TestServer, mosaic: &str, top: &str, query: &s
     overlap
 }
 
-/// Serves the two Landsat 8 scenes as the mosaic `mosaic` with `options`, and each alone.
+/// Serves the two Landsat 8 scenes of the sample data as the mosaic `mosaic` with `options`,
+/// and each alone.
 async fn mosaic_server(options: &str) -> TestServer {
-    let folder = geodata("landsat8-mosaic");
+    mosaic_server_of(geodata("landsat8-mosaic"), options).await
+}
+
+/// Serves the two Landsat 8 scenes in `folder` as the mosaic `mosaic` with `options`, and each
+/// alone as `cog1` and `cog2`.
+async fn mosaic_server_of(folder: PathBuf, options: &str) -> TestServer {
     let stretch = "rescale = \"range:6000,18000\"\n";
     serve_sources(vec![
         (
@@ -411,6 +417,27 @@ async fn mosaic_server(options: &str) -> TestServer {
 #[tokio::test]
 async fn mosaic_order_and_nodata_at_overlap() {
     let server = mosaic_server("").await;
+    let overlap = classify_mosaic(&server, "mosaic", "cog1", "").await;
+    assert!(overlap.wrong.is_empty(), "{:#?}", overlap.wrong);
+    assert!(overlap.both > 1000, "pixels in both scenes: {overlap:?}");
+    assert!(
+        overlap.first_only > 1000,
+        "pixels only in cog1: {overlap:?}"
+    );
+    assert!(
+        overlap.second_only > 1000,
+        "pixels in cog2 under cog1's collar: {overlap:?}"
+    );
+    assert!(overlap.neither > 100, "pixels in neither: {overlap:?}");
+}
+
+#[tokio::test]
+async fn full_resolution_mosaic_at_overlap() {
+    // The original 300 m scenes, whose grids differ in origin and in pixel size.
+    let Some(folder) = shared_data("imagery-landsat8-uint16-mosaic") else {
+        return;
+    };
+    let server = mosaic_server_of(folder, "").await;
     let overlap = classify_mosaic(&server, "mosaic", "cog1", "").await;
     assert!(overlap.wrong.is_empty(), "{:#?}", overlap.wrong);
     assert!(overlap.both > 1000, "pixels in both scenes: {overlap:?}");
