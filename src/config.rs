@@ -221,8 +221,13 @@ pub const VECTOR_EXTENSIONS: [&str; 7] = ["geojson", "json", "gpkg", "shp", "kml
 pub const ARCHIVE_EXTENSIONS: [&str; 2] = ["mbtiles", "pmtiles"];
 pub const MODEL_EXTENSIONS: [&str; 2] = ["glb", "gltf"];
 
+/// The file that makes a folder one scene collection (a dated layer or a mosaic) instead of a
+/// folder of separate sources. It contains the collection's options, `kind` among them.
+pub const COLLECTION_FILE: &str = "collection.toml";
+
 /// Lists the files under `root` (a file or a folder, searched recursively) that discovery
-/// serves, sorted by path. Hidden entries and `node_modules` are skipped, and so is anything
+/// serves, sorted by path. A folder with a `collection.toml` is listed itself, and its files
+/// are not. Hidden entries and `node_modules` are skipped, and so is anything
 /// that is not a regular file (a named pipe or a device would block or never end a read).
 /// Symbolic links are followed, but each folder is visited once, so link loops end.
 pub fn discover(root: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -235,6 +240,10 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut pending = vec![root.to_owned()];
     while let Some(folder) = pending.pop() {
         if !visited.insert(std::fs::canonicalize(&folder)?) {
+            continue;
+        }
+        if folder.join(COLLECTION_FILE).is_file() {
+            found.push(folder);
             continue;
         }
         for entry in std::fs::read_dir(&folder)? {
@@ -274,10 +283,14 @@ fn servable_extension(path: &Path) -> bool {
         .any(|known| *known == extension)
 }
 
-/// Reads the optional side file `STEM.toml` next to a discovered file: the same keys as a
-/// `[sources.ID]` table, without `path`.
+/// Reads the optional side file `STEM.toml` next to a discovered file, or `collection.toml`
+/// in a discovered folder: the same keys as a `[sources.ID]` table, without `path`.
 pub fn sidecar(path: &Path) -> Result<Option<SourceConfig>, ConfigError> {
-    let side = path.with_extension("toml");
+    let side = if path.is_dir() {
+        path.join(COLLECTION_FILE)
+    } else {
+        path.with_extension("toml")
+    };
     if !side.is_file() {
         return Ok(None);
     }
@@ -393,6 +406,25 @@ mod tests {
             ["camps.geojson"],
             "each file once, no pipe, no device: {found:?}"
         );
+    }
+
+    #[test]
+    fn collection_folder_is_discovered_whole() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let root = folder.path();
+        let scenes = root.join("naip");
+        std::fs::create_dir(&scenes).expect("mkdir");
+        std::fs::write(scenes.join(COLLECTION_FILE), "kind = \"dated\"\n").expect("write");
+        std::fs::write(scenes.join("m_20140720.tif"), "").expect("write");
+        std::fs::write(root.join("camps.geojson"), "{}").expect("write");
+
+        let found = discover(root).expect("discover");
+        assert_eq!(found, [root.join("camps.geojson"), scenes.clone()]);
+        let side = sidecar(&scenes)
+            .expect("readable")
+            .expect("collection.toml");
+        assert_eq!(side.options["kind"].as_str(), Some("dated"));
+        assert_eq!(side.path, scenes);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `ARCHITECTURE.md` at the repository root is the code map.
 
 pub mod archive;
+pub mod collection;
 pub mod config;
 pub mod floorplan;
 pub mod format;

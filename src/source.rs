@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::archive::Archive;
+use crate::collection::{Collection, CollectionOptions};
 use crate::config::{self, Config, SourceConfig};
 use crate::floorplan::{FloorplanOptions, FloorplanSource};
 use crate::format::TileFormat;
@@ -34,6 +35,7 @@ pub enum Backend {
     Vector(VectorSource),
     Archive(Archive),
     Floorplan(FloorplanSource),
+    Collection(Collection),
 }
 
 /// A served source: its id, descriptive metadata and backend.
@@ -57,7 +59,7 @@ pub struct LoadFailure {
 impl Source {
     pub fn kind(&self) -> SourceKind {
         match &self.backend {
-            Backend::Raster(_) => SourceKind::Raster,
+            Backend::Raster(_) | Backend::Collection(_) => SourceKind::Raster,
             Backend::Vector(_) | Backend::Floorplan(_) => SourceKind::Vector,
             Backend::Archive(archive) => {
                 if archive.metadata().format == TileFormat::Mvt {
@@ -75,6 +77,7 @@ impl Source {
             Backend::Raster(raster) => raster.options().format,
             Backend::Vector(_) | Backend::Floorplan(_) => TileFormat::Mvt,
             Backend::Archive(archive) => archive.metadata().format,
+            Backend::Collection(collection) => collection.format(),
         }
     }
 
@@ -82,7 +85,7 @@ impl Source {
     /// and archives only in their own.
     pub fn serves_format(&self, format: TileFormat) -> bool {
         match &self.backend {
-            Backend::Raster(_) => format.is_raster(),
+            Backend::Raster(_) | Backend::Collection(_) => format.is_raster(),
             Backend::Vector(_) | Backend::Floorplan(_) => format == TileFormat::Mvt,
             Backend::Archive(archive) => archive.metadata().format == format,
         }
@@ -97,6 +100,7 @@ impl Source {
                 let options = plan.vector().options();
                 (options.minzoom, options.maxzoom)
             }
+            Backend::Collection(collection) => (collection.minzoom(), collection.maxzoom()),
         }
     }
 
@@ -106,6 +110,7 @@ impl Source {
             Backend::Vector(vector) => vector.bounds_lonlat(),
             Backend::Archive(archive) => archive.metadata().bounds,
             Backend::Floorplan(plan) => plan.vector().bounds_lonlat(),
+            Backend::Collection(collection) => collection.bounds_lonlat(),
         }
     }
 
@@ -185,16 +190,30 @@ impl Source {
                 let info = raster.info();
                 tilejson["tessera:native_resolution_m"] = json!(info.resolution_metres.0);
                 tilejson["tessera:native_zoom"] = json!(info.native_zoom());
+                tilejson["tessera:coverage"] = json!(self.coverage_tilejson_url(base_url));
+            }
+            Backend::Collection(collection) => {
+                for (key, value) in collection.tilejson_fields() {
+                    tilejson[key] = value;
+                }
+                tilejson["tessera:coverage"] = json!(self.coverage_tilejson_url(base_url));
             }
         }
         tilejson
+    }
+
+    /// Returns the TileJSON URL of the source's coverage layer, the sibling source that
+    /// `load_catalog` adds for every imagery source.
+    fn coverage_tilejson_url(&self, base_url: &str) -> String {
+        let suffix = crate::collection::coverage::COVERAGE_SUFFIX;
+        format!("{base_url}/tiles/{}{suffix}.json", self.id)
     }
 
     /// Builds the entry of this source in `/catalog`.
     pub fn catalog_entry(&self, base_url: &str) -> Value {
         let (minzoom, maxzoom) = self.zoom_range();
         let bounds = self.bounds_lonlat();
-        json!({
+        let mut entry = json!({
             "id": self.id,
             "kind": self.kind(),
             "name": self.name,
@@ -204,7 +223,11 @@ impl Source {
             "maxzoom": maxzoom,
             "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
             "attribution": self.attribution,
-        })
+        });
+        if let Some(imagery) = crate::collection::coverage::coverage_of(self) {
+            entry["coverage_of"] = json!(imagery);
+        }
+        entry
     }
 }
 
@@ -318,6 +341,15 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
             }
         }
     }
+    for coverage in crate::collection::coverage::coverage_sources(&catalog).await {
+        match coverage {
+            Ok(source) if catalog.get(&source.id).is_none() => catalog.insert(source),
+            Ok(source) => {
+                tracing::warn!(id = %source.id, "coverage layer not served: a source already has its id");
+            }
+            Err(failure) => fail(&failure.path, failure.reason),
+        }
+    }
     if catalog.is_empty() {
         tracing::warn!(
             "no source is served: name files or folders, or set `paths` or `sources` in the configuration"
@@ -347,7 +379,14 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
     let options = toml::Value::Table(source_config.options.clone());
     let options_error =
         |error: toml::de::Error| format!("invalid options for source {id:?}: {error}");
-    let backend = if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
+    let backend = if path.is_dir() || source_config.options.contains_key("kind") {
+        let options = CollectionOptions::deserialize(options).map_err(options_error)?;
+        let folder = path.clone();
+        let collection = tokio::task::spawn_blocking(move || Collection::open(&folder, &options))
+            .await
+            .map_err(|error| format!("opening the collection panicked: {error}"))?;
+        Backend::Collection(collection.map_err(|error| error.to_string())?)
+    } else if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
         if !source_config.options.is_empty() {
             return Err(format!(
                 "source {id:?} is a tile archive and takes no options beyond path, name, attribution and description"

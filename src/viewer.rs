@@ -1,8 +1,9 @@
 //! The built-in web viewer, embedded in the binary.
 //!
-//! `index.html`, `app.js`, `floorplan.js` and `app.css` come from `viewer/`. `maplibre-gl.js` and
-//! `maplibre-gl.css` come from the `maplibre-gl` npm package in `viewer/node_modules`, which
-//! `build.rs` copies. When that package was not installed at build time, `maplibre-gl.js` is a
+//! `index.html`, `app.js`, `app.css`, `floorplan.js`, `dates.js` and `dates.css` come from
+//! `viewer/`. `maplibre-gl.js` and `maplibre-gl.css` come from the `maplibre-gl` npm package in
+//! `viewer/node_modules`, which `build.rs` copies. When that package was not installed at
+//! build time, `maplibre-gl.js` is a
 //! script that shows the install command on the page instead of a map, and
 //! [`MAPLIBRE_EMBEDDED`] is false.
 
@@ -23,8 +24,8 @@ const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 /// Returns the embedded file at `path`, which is relative to the viewer's root: `index.html`,
-/// `app.js`, `floorplan.js`, `app.css`, `maplibre-gl.js` or `maplibre-gl.css`. Any other path, including
-/// one with a leading `/`, returns `None`.
+/// `app.js`, `app.css`, `floorplan.js`, `dates.js`, `dates.css`, `maplibre-gl.js` or
+/// `maplibre-gl.css`. Any other path, including one with a leading `/`, returns `None`.
 pub fn asset(path: &str) -> Option<Asset> {
     let (bytes, media_type): (&'static [u8], _) = match path {
         "index.html" => (
@@ -41,6 +42,14 @@ pub fn asset(path: &str) -> Option<Asset> {
         ),
         "app.css" => (
             include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/viewer/app.css")),
+            CSS,
+        ),
+        "dates.js" => (
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/viewer/dates.js")),
+            JAVASCRIPT,
+        ),
+        "dates.css" => (
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/viewer/dates.css")),
             CSS,
         ),
         "maplibre-gl.js" => (
@@ -72,6 +81,8 @@ mod tests {
             ("app.js", JAVASCRIPT),
             ("floorplan.js", JAVASCRIPT),
             ("app.css", CSS),
+            ("dates.js", JAVASCRIPT),
+            ("dates.css", CSS),
             ("maplibre-gl.js", JAVASCRIPT),
             ("maplibre-gl.css", CSS),
         ];
@@ -108,6 +119,8 @@ mod tests {
             "/viewer/app.js",
             "/viewer/floorplan.js",
             "/viewer/app.css",
+            "/viewer/dates.js",
+            "/viewer/dates.css",
         ] {
             assert!(
                 html.contains(reference),
@@ -118,7 +131,14 @@ mod tests {
 
     #[test]
     fn viewer_names_no_other_host() {
-        for path in ["index.html", "app.js", "floorplan.js", "app.css"] {
+        for path in [
+            "index.html",
+            "app.js",
+            "app.css",
+            "floorplan.js",
+            "dates.js",
+            "dates.css",
+        ] {
             let source = text(path);
             assert!(
                 !source.contains("http://"),

@@ -150,7 +150,10 @@ async fn serve_reports_unreadable_files_and_serves_the_rest() {
             .is_some_and(|p| p.ends_with("broken.tif")),
         "{health}"
     );
-    assert_eq!(health["sources"], 1);
+    assert_eq!(
+        health["sources"], 2,
+        "the image and its coverage layer: {health}"
+    );
 }
 
 #[test]

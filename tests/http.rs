@@ -239,7 +239,10 @@ async fn health_and_metrics() {
     let server = TestServer::sample().await;
     let health = server.json("/health").await;
     assert_eq!(health["status"], "ok");
-    assert_eq!(health["sources"], 3);
+    assert_eq!(
+        health["sources"], 5,
+        "three sources and the coverage layers of the two images"
+    );
     server.get("/tiles/TCI/0/0/0.png").await;
     let metrics = server.get("/metrics").await;
     assert_eq!(metrics.status(), 200);

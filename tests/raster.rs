@@ -448,7 +448,11 @@ async fn bad_rasters_are_reported_and_the_rest_served() {
         .iter()
         .filter_map(|s| s["id"].as_str())
         .collect();
-    assert_eq!(ids, ["good"], "only the good file is served");
+    assert_eq!(
+        ids,
+        ["good", "good.coverage"],
+        "only the good file is served, with its coverage layer"
+    );
     let health = server.json("/health").await;
     assert_eq!(
         health["failed_sources"].as_array().expect("failures").len(),

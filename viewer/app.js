@@ -366,7 +366,9 @@ async function composeStyle(styleId) {
       ? vectorLayers(source, sourceName, colors)
       : rasterLayers(source, sourceName);
     for (const layer of layers) {
-      layer.layout = { ...layer.layout, visibility: overlaysVisible ? 'visible' : 'none' };
+      // Coverage layers (footprints of imagery) start hidden: their checkbox shows them.
+      const visible = overlaysVisible && !source.coverage_of;
+      layer.layout = { ...layer.layout, visibility: visible ? 'visible' : 'none' };
       trackLayer(source.id, layer);
       (isVector ? vector : imagery).push(layer);
     }

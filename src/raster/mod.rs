@@ -193,6 +193,18 @@ impl RasterSource {
         self.cog.as_ref()
     }
 
+    /// Warps `tile` into straight RGBA bytes, `tile_size` pixels a side, with nodata and masks
+    /// as alpha. Returns `None` when every pixel is transparent. Blocking, like `render`.
+    pub fn render_rgba(
+        &self,
+        tile: TileCoord,
+        tile_size: u32,
+        resampling: Resampling,
+        deadline: std::time::Instant,
+    ) -> Result<Option<Vec<u8>>, RasterError> {
+        render::render_rgba(self, tile, tile_size, resampling, deadline)
+    }
+
     /// Renders `tile` at `tile_size` pixels a side in `format`. Returns `None` when every pixel
     /// is transparent, and an error when the warp is still running at `deadline`. Blocking: run
     /// it on a worker thread.

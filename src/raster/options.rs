@@ -149,6 +149,14 @@ pub struct RasterOptions {
     pub format: TileFormat,
     /// Overrides the nodata value stored in the file.
     pub nodata: Option<f64>,
+    /// Acquisition date for the coverage layer (`YYYY`, `YYYY-MM` or `YYYY-MM-DD`), which wins
+    /// over a date in the file's metadata, a STAC item or the file name.
+    pub date: Option<crate::collection::Period>,
+    /// Sensor for the coverage layer, which wins over the one in the metadata.
+    pub sensor: Option<String>,
+    /// Provenance for the coverage layer (a programme, an archive); default: the STAC item,
+    /// or else the file name.
+    pub source: Option<String>,
 }
 
 impl Default for RasterOptions {
@@ -161,6 +169,9 @@ impl Default for RasterOptions {
             maxzoom: None,
             format: TileFormat::Png,
             nodata: None,
+            date: None,
+            sensor: None,
+            source: None,
         }
     }
 }

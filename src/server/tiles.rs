@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::problem::Problem;
 use super::{AppState, base_url, cached_response};
+use crate::collection::Period;
 use crate::format::{Compression, TileFormat};
 use crate::raster::Resampling;
 use crate::source::{Backend, Source};
@@ -86,6 +87,9 @@ pub(super) fn find_source(state: &AppState, id: &str) -> Result<Arc<Source>, Pro
 #[derive(Debug, Deserialize)]
 pub(super) struct TileQuery {
     resampling: Option<String>,
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`: a dated layer serves the newest scene at or before
+    /// the end of that period.
+    date: Option<String>,
 }
 
 /// `GET /tiles/{source}/{z}/{x}/{name}`.
@@ -127,13 +131,7 @@ pub(super) async fn get_tile(
             ),
         ));
     }
-    let resampling = match &query.resampling {
-        None => None,
-        Some(text) => Some(
-            text.parse::<Resampling>()
-                .map_err(|message| Problem::bad_parameter("resampling", message))?,
-        ),
-    };
+    let options = request_options(&source, &query)?;
     let (minzoom, maxzoom) = source.zoom_range();
     if tile.z < minzoom || tile.z > maxzoom {
         return Err(Problem::not_found(format!(
@@ -148,7 +146,7 @@ pub(super) async fn get_tile(
     }
 
     let accepts_gzip = accepts_gzip(&headers);
-    let rendered = render(&state, &source, tile, tile_name.scale, format, resampling).await?;
+    let rendered = render(&state, &source, tile, tile_name.scale, format, options).await?;
     let Some((bytes, compression)) = rendered else {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.headers_mut().insert(
@@ -182,6 +180,9 @@ pub(super) async fn get_tile(
         (other, _, _) => (bytes, other),
     };
     let mut response = cached_response(&state, &headers, bytes, format.media_type());
+    if let Some(value) = shown_date_header(&source, tile, options.date) {
+        response.headers_mut().insert(SHOWN_DATE, value);
+    }
     if let Some(encoding) = compression.content_encoding() {
         response
             .headers_mut()
@@ -195,6 +196,67 @@ pub(super) async fn get_tile(
     Ok(response)
 }
 
+/// The query parameters of a tile request, checked.
+#[derive(Debug, Clone, Copy)]
+struct RequestOptions {
+    resampling: Option<Resampling>,
+    date: Option<Period>,
+}
+
+fn request_options(source: &Source, query: &TileQuery) -> Result<RequestOptions, Problem> {
+    let resampling = match &query.resampling {
+        None => None,
+        Some(text) => Some(
+            text.parse::<Resampling>()
+                .map_err(|message| Problem::bad_parameter("resampling", message))?,
+        ),
+    };
+    let date = parse_date(source, query.date.as_deref())?;
+    Ok(RequestOptions { resampling, date })
+}
+
+/// The response header that names the scene date a tile of a dated layer shows.
+const SHOWN_DATE: header::HeaderName = header::HeaderName::from_static("tessera-date");
+
+fn shown_date_header(
+    source: &Source,
+    tile: TileCoord,
+    date: Option<Period>,
+) -> Option<HeaderValue> {
+    let Backend::Collection(collection) = &source.backend else {
+        return None;
+    };
+    let shown = collection.shown_date(tile, date)?;
+    HeaderValue::from_str(&shown.to_string()).ok()
+}
+
+/// Reads the `date` parameter: 400 when it is malformed or the source has no dates, 404 when
+/// it is before the source's first date.
+fn parse_date(source: &Source, text: Option<&str>) -> Result<Option<Period>, Problem> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let date: Period = text
+        .parse()
+        .map_err(|message| Problem::bad_parameter("date", message))?;
+    let Backend::Collection(collection) = &source.backend else {
+        return Err(Problem::bad_parameter(
+            "date",
+            format!(
+                "source {:?} is not a dated layer or a mosaic, so it takes no date: omit `date`",
+                source.id
+            ),
+        ));
+    };
+    collection.check_date(date).map_err(|error| match error {
+        crate::collection::CollectionError::NoDates => {
+            Problem::bad_parameter("date", format!("{}: {error}", source.id))
+        }
+        _ => Problem::not_found(format!("{}: {error}", source.id)),
+    })?;
+    Ok(Some(date))
+}
+
 /// Produces the tile's bytes and their compression, or `None` for an empty tile.
 async fn render(
     state: &AppState,
@@ -202,7 +264,7 @@ async fn render(
     tile: TileCoord,
     scale: u32,
     format: TileFormat,
-    resampling: Option<Resampling>,
+    options: RequestOptions,
 ) -> Result<Option<(Vec<u8>, Compression)>, Problem> {
     let id = source.id.clone();
     let limit = Duration::from_secs_f64(state.config.tile_timeout);
@@ -224,19 +286,15 @@ async fn render(
                             ))
                         })
                 }
-                Backend::Raster(_) | Backend::Vector(_) | Backend::Floorplan(_) => {
+                Backend::Raster(_)
+                | Backend::Vector(_)
+                | Backend::Floorplan(_)
+                | Backend::Collection(_) => {
                     let worker_source = Arc::clone(&source);
                     let result = state
                         .workers
                         .run(move || {
-                            render_blocking(
-                                &worker_source,
-                                tile,
-                                scale,
-                                format,
-                                resampling,
-                                deadline,
-                            )
+                            render_blocking(&worker_source, tile, scale, format, options, deadline)
                         })
                         .await
                         .map_err(|error| Problem::internal(error.to_string()))?;
@@ -259,9 +317,10 @@ fn render_blocking(
     tile: TileCoord,
     scale: u32,
     format: TileFormat,
-    resampling: Option<Resampling>,
+    options: RequestOptions,
     deadline: Instant,
 ) -> Result<Option<Vec<u8>>, Problem> {
+    let RequestOptions { resampling, date } = options;
     // A job that waited in the queue past its deadline has no client left to respond to.
     let timed_out = || {
         Problem::unavailable(format!(
@@ -302,6 +361,18 @@ fn render_blocking(
                 source.id
             ))
         }),
+        Backend::Collection(collection) => collection
+            .render(tile, 256 * scale, format, resampling, date, deadline)
+            .map_err(|error| {
+                if Instant::now() >= deadline {
+                    return timed_out();
+                }
+                tracing::error!(source = %source.id, %tile, %error, "collection tile failed");
+                Problem::internal(format!(
+                    "rendering tile {tile} of {:?} failed: {error}",
+                    source.id
+                ))
+            }),
         Backend::Archive(_) => Ok(None),
     }
 }
@@ -359,20 +430,31 @@ pub(super) fn path_problem(rejection: &PathRejection) -> Problem {
     )
 }
 
-/// `GET /tiles/{source}.json`: TileJSON 3.0.0.
+/// `GET /tiles/{source}.json`: TileJSON 3.0.0. With `date`, the tile URLs carry it.
 pub(super) async fn get_tilejson(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<TileQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let Path(file) = path.map_err(|rejection| path_problem(&rejection))?;
+    let Query(query) =
+        query.map_err(|rejection| Problem::bad_parameter("query", rejection.body_text()))?;
     let Some(id) = file.strip_suffix(".json") else {
         return Err(Problem::not_found(format!(
             "no route for /tiles/{file}: TileJSON is at /tiles/{{source}}.json and tiles at /tiles/{{source}}/{{z}}/{{x}}/{{y}}.{{ext}}"
         )));
     };
     let source = find_source(&state, id)?;
-    let body = source.tilejson(&base_url(&state, &headers)).to_string();
+    let date = parse_date(&source, query.date.as_deref())?;
+    let mut tilejson = source.tilejson(&base_url(&state, &headers));
+    if let Some(date) = date
+        && let Some(url) = tilejson["tiles"][0].as_str()
+    {
+        tilejson["tiles"][0] = serde_json::json!(format!("{url}?date={date}"));
+        tilejson["tessera:date"] = serde_json::json!(date);
+    }
+    let body = tilejson.to_string();
     Ok(cached_response(
         &state,
         &headers,

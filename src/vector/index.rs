@@ -9,11 +9,11 @@ use crate::tile::Bbox;
 
 /// A feature as served: id, attributes and geometry in Web Mercator metres.
 #[derive(Debug, Clone)]
-pub(super) struct StoredFeature {
-    pub(super) id: Option<u64>,
+pub(crate) struct StoredFeature {
+    pub(crate) id: Option<u64>,
     /// Attribute values by index into [`LayerData::keys`], without nulls.
-    pub(super) properties: Vec<(usize, PropertyValue)>,
-    pub(super) geometry: Geometry<f64>,
+    pub(crate) properties: Vec<(usize, PropertyValue)>,
+    pub(crate) geometry: Geometry<f64>,
 }
 
 type Envelope = GeomWithData<Rectangle<[f64; 2]>, usize>;
