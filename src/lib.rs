@@ -8,6 +8,7 @@ pub mod format;
 pub mod gdal_ffi;
 pub mod info;
 pub mod logging;
+pub mod ogc;
 pub mod raster;
 pub mod server;
 pub mod source;

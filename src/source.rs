@@ -120,6 +120,13 @@ impl Source {
         }
     }
 
+    /// Returns the dates of the source's dated imagery, as ISO 8601 dates, oldest first. WMTS
+    /// advertises them as the TIME dimension.
+    // NOTE: no backend is dated yet, so every source returns an empty list.
+    pub fn dates(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// TileJSON 3.0.0 for this source, with tile URLs under `base_url`.
     pub fn tilejson(&self, base_url: &str) -> Value {
         let (minzoom, maxzoom) = self.zoom_range();

@@ -1,8 +1,10 @@
 //! The HTTP server: routes, shared state, caching headers, CORS and metrics.
 
 mod metrics;
+mod ogc_api;
 mod problem;
 mod tiles;
+mod wmts;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,6 +66,22 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/tiles/{file}", get(tiles::get_tilejson))
         .route("/tiles/{source}/{z}/{x}/{name}", get(tiles::get_tile))
+        .route("/tms/1.0.0/{source}/{z}/{x}/{name}", get(wmts::tms_tile))
+        .route("/wmts", get(wmts::kvp))
+        .route("/wmts/1.0.0/WMTSCapabilities.xml", get(wmts::rest_capabilities))
+        .route("/wmts/1.0.0/{layer}/{style}/{set}/{matrix}/{row}/{col}", get(wmts::rest_tile))
+        .route("/wmts/1.0.0/{layer}/{style}/{time}/{set}/{matrix}/{row}/{col}", get(wmts::rest_tile))
+        .route("/ogc", get(ogc_api::landing))
+        .route("/ogc/conformance", get(ogc_api::conformance))
+        .route("/ogc/collections", get(ogc_api::collections))
+        .route("/ogc/collections/{id}", get(ogc_api::collection))
+        .route("/ogc/collections/{id}/items", get(ogc_api::items))
+        .route("/ogc/collections/{id}/items/{feature}", get(ogc_api::item))
+        .route("/ogc/collections/{id}/tiles", get(ogc_api::tilesets))
+        .route("/ogc/collections/{id}/tiles/{set}", get(ogc_api::tileset))
+        .route("/ogc/collections/{id}/tiles/{set}/{z}/{row}/{col}", get(ogc_api::tile))
+        .route("/ogc/tileMatrixSets", get(ogc_api::tile_matrix_sets))
+        .route("/ogc/tileMatrixSets/{set}", get(ogc_api::tile_matrix_set))
         .fallback(not_found)
         .layer(middleware::from_fn(metrics::record))
         .layer(

@@ -19,13 +19,13 @@ use crate::tile::TileCoord;
 
 /// The last path segment of a tile URL: `y`, an optional `@2x`, and the extension.
 #[derive(Debug, PartialEq)]
-struct TileName {
-    y: u64,
-    scale: u32,
-    format: TileFormat,
+pub(super) struct TileName {
+    pub(super) y: u64,
+    pub(super) scale: u32,
+    pub(super) format: TileFormat,
 }
 
-fn parse_tile_name(name: &str) -> Result<TileName, Problem> {
+pub(super) fn parse_tile_name(name: &str) -> Result<TileName, Problem> {
     let (stem, extension) = name.rsplit_once('.').ok_or_else(|| {
         Problem::bad_parameter(
             "format",
@@ -53,7 +53,7 @@ fn parse_tile_name(name: &str) -> Result<TileName, Problem> {
     Ok(TileName { y, scale, format })
 }
 
-fn parse_coordinate(parameter: &'static str, text: &str) -> Result<u64, Problem> {
+pub(super) fn parse_coordinate(parameter: &'static str, text: &str) -> Result<u64, Problem> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) || text.len() > 12 {
         return Err(Problem::bad_parameter(
             parameter,
@@ -67,7 +67,7 @@ fn parse_coordinate(parameter: &'static str, text: &str) -> Result<u64, Problem>
     })
 }
 
-fn find_source(state: &AppState, id: &str) -> Result<Arc<Source>, Problem> {
+pub(super) fn find_source(state: &AppState, id: &str) -> Result<Arc<Source>, Problem> {
     if crate::config::validate_id(id).is_err() {
         return Err(Problem::bad_parameter(
             "source",
@@ -134,6 +134,30 @@ pub(super) async fn get_tile(
                 .map_err(|message| Problem::bad_parameter("resampling", message))?,
         ),
     };
+    tile_response(
+        &state,
+        &source,
+        tile,
+        tile_name.scale,
+        format,
+        resampling,
+        &headers,
+    )
+    .await
+}
+
+/// Checks the zoom range and bounds of `source`, renders `tile` and builds its response with
+/// compression, ETag and caching headers. The XYZ, TMS and WMTS routes share it.
+pub(super) async fn tile_response(
+    state: &AppState,
+    source: &Arc<Source>,
+    tile: TileCoord,
+    scale: u32,
+    format: TileFormat,
+    resampling: Option<Resampling>,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let id = &source.id;
     let (minzoom, maxzoom) = source.zoom_range();
     if tile.z < minzoom || tile.z > maxzoom {
         return Err(Problem::not_found(format!(
@@ -147,8 +171,8 @@ pub(super) async fn get_tile(
         )));
     }
 
-    let accepts_gzip = accepts_gzip(&headers);
-    let rendered = render(&state, &source, tile, tile_name.scale, format, resampling).await?;
+    let accepts_gzip = accepts_gzip(headers);
+    let rendered = render(state, source, tile, scale, format, resampling).await?;
     let Some((bytes, compression)) = rendered else {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.headers_mut().insert(
@@ -173,7 +197,7 @@ pub(super) async fn get_tile(
             })?;
             (inflated, Compression::None)
         }
-        (Compression::Brotli | Compression::Zstd, _, _) if !accepts(&headers, compression) => {
+        (Compression::Brotli | Compression::Zstd, _, _) if !accepts(headers, compression) => {
             return Err(Problem::not_acceptable(format!(
                 "tile {tile} of {id:?} is stored with {} compression, which the request's Accept-Encoding does not list: accept it, or serve an archive compressed with gzip",
                 compression.content_encoding().unwrap_or("no")
@@ -181,7 +205,7 @@ pub(super) async fn get_tile(
         }
         (other, _, _) => (bytes, other),
     };
-    let mut response = cached_response(&state, &headers, bytes, format.media_type());
+    let mut response = cached_response(state, headers, bytes, format.media_type());
     if let Some(encoding) = compression.content_encoding() {
         response
             .headers_mut()
