@@ -3,6 +3,7 @@
 mod metrics;
 mod ogc_api;
 mod problem;
+mod resources;
 mod tiles;
 mod wmts;
 
@@ -25,7 +26,9 @@ use tower_http::trace::TraceLayer;
 
 pub use self::problem::Problem;
 use crate::config::Config;
+use crate::glyphs::GlyphCache;
 use crate::source::{Catalog, LoadFailure};
+use crate::sprites::Sprites;
 use crate::worker::Workers;
 
 /// The state shared by every handler.
@@ -36,6 +39,10 @@ pub struct AppState {
     pub workers: Workers,
     pub config: Arc<Config>,
     pub started: Instant,
+    /// Glyph ranges, rendered on first request.
+    pub glyphs: Arc<GlyphCache>,
+    /// Sprite sheets from `{styles}/icons/`, or `None` when the folder has no drawable icon.
+    pub sprites: Arc<Option<Sprites>>,
 }
 
 impl AppState {
@@ -45,10 +52,13 @@ impl AppState {
         let started = Instant::now();
         crate::raster::configure_gdal(config.gdal_cache_mb);
         let (catalog, failures) = crate::source::load_catalog(&config).await;
+        let sprites = resources::load_sprites(&config.styles).await;
         Ok(Self {
             catalog: Arc::new(catalog),
             failures: Arc::new(failures),
             workers: Workers::new(config.workers)?,
+            glyphs: Arc::new(GlyphCache::new(config.fonts.clone())),
+            sprites: Arc::new(sprites),
             config: Arc::new(config),
             started,
         })
@@ -61,6 +71,9 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(viewer_index))
         .route("/viewer/{file}", get(viewer_asset))
         .route("/styles/{file}", get(style))
+        .route("/fonts", get(resources::font_list))
+        .route("/fonts/{fontstack}/{range}", get(resources::glyph_range))
+        .route("/sprites/{file}", get(resources::sprite))
         .route("/catalog", get(catalog))
         .route("/health", get(health))
         .route("/metrics", get(metrics::render))
