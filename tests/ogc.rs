@@ -411,6 +411,18 @@ async fn ogc_api_tiles_documents_link_up() {
         rels.contains(&"conformance") && rels.contains(&"data"),
         "{rels:?}"
     );
+    let api = server.get("/ogc/api").await;
+    assert_eq!(api.status(), 200);
+    assert_eq!(
+        api.headers()["content-type"],
+        "application/vnd.oai.openapi+json;version=3.0"
+    );
+    let api: serde_json::Value = api.json().await.expect("OpenAPI JSON");
+    assert_eq!(
+        api["components"]["parameters"]["limit"]["schema"]["maximum"],
+        10_000
+    );
+    assert!(api["paths"]["/collections/{collectionId}/items"]["get"].is_object());
     let conformance = server.json("/ogc/conformance").await;
     let classes = conformance["conformsTo"].as_array().expect("conformsTo");
     assert!(

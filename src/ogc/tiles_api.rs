@@ -27,6 +27,8 @@ pub const CONFORMANCE: [&str; 14] = [
 ];
 
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+/// Media type of the OpenAPI 3.0 definition, as OGC API – Common names it.
+pub const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
 
 fn link(rel: &str, media_type: &str, href: &str) -> Value {
     json!({ "rel": rel, "type": media_type, "href": href })
@@ -44,8 +46,61 @@ pub fn landing_page(base: &str) -> Value {
             link("data", "application/json", &format!("{base}/ogc/collections")),
             link("http://www.opengis.net/def/rel/ogc/1.0/data", "application/json", &format!("{base}/ogc/collections")),
             link("http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "application/json", &format!("{base}/ogc/tileMatrixSets")),
+            link("service-desc", OPENAPI, &format!("{base}/ogc/api")),
             link("service-doc", "text/html", &format!("{base}/")),
         ],
+    })
+}
+
+/// Builds the OpenAPI 3.0 definition of the `/ogc` routes. Clients such as QGIS read the
+/// default and maximum `limit` from it.
+pub fn openapi(base: &str) -> Value {
+    let query = |name: &str, description: &str, schema: Value| {
+        json!({ "name": name, "in": "query", "description": description, "required": false,
+                "style": "form", "explode": false, "schema": schema })
+    };
+    let json_response = |description: &str, media_type: &str| {
+        json!({ "200": { "description": description, "content": { media_type: {} } },
+                "400": { "description": "Invalid parameter", "content": { "application/problem+json": {} } },
+                "404": { "description": "Not found", "content": { "application/problem+json": {} } } })
+    };
+    let path_parameter = |name: &str| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } });
+    let get = |summary: &str, parameters: Vec<Value>, responses: Value| json!({ "get": { "summary": summary, "parameters": parameters, "responses": responses } });
+    json!({
+        "openapi": "3.0.3",
+        "info": { "title": "Tessera", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "OGC API – Tiles and OGC API – Features of a Tessera server" },
+        "servers": [{ "url": format!("{base}/ogc") }],
+        "components": { "parameters": {
+            "limit": query("limit", "Features per page", json!({ "type": "integer", "minimum": 1,
+                "maximum": super::features::MAX_LIMIT, "default": super::features::DEFAULT_LIMIT })),
+            "offset": query("offset", "Features to skip", json!({ "type": "integer", "minimum": 0, "default": 0 })),
+            "bbox": query("bbox", "minLon,minLat,maxLon,maxLat in CRS84", json!({ "type": "array", "minItems": 4, "maxItems": 6, "items": { "type": "number" } })),
+            "datetime": query("datetime", "RFC 3339 instant or interval start/end, '..' for an open end", json!({ "type": "string" })),
+        } },
+        "paths": {
+            "/": get("Landing page", vec![], json_response("Links to the API", "application/json")),
+            "/conformance": get("Conformance classes", vec![], json_response("Conformance classes", "application/json")),
+            "/collections": get("Collections", vec![], json_response("Every source", "application/json")),
+            "/collections/{collectionId}": get("One collection", vec![path_parameter("collectionId")], json_response("The collection", "application/json")),
+            "/collections/{collectionId}/items": get("Features of a vector collection", vec![
+                path_parameter("collectionId"),
+                json!({ "$ref": "#/components/parameters/limit" }),
+                json!({ "$ref": "#/components/parameters/offset" }),
+                json!({ "$ref": "#/components/parameters/bbox" }),
+                json!({ "$ref": "#/components/parameters/datetime" }),
+            ], json_response("A page of features", "application/geo+json")),
+            "/collections/{collectionId}/items/{featureId}": get("One feature", vec![path_parameter("collectionId"), path_parameter("featureId")], json_response("The feature", "application/geo+json")),
+            "/collections/{collectionId}/tiles": get("Tilesets of a collection", vec![path_parameter("collectionId")], json_response("Tilesets", "application/json")),
+            "/collections/{collectionId}/tiles/{tileMatrixSetId}": get("One tileset", vec![path_parameter("collectionId"), path_parameter("tileMatrixSetId")], json_response("The tileset", "application/json")),
+            "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": get("One tile", vec![
+                path_parameter("collectionId"), path_parameter("tileMatrixSetId"), path_parameter("tileMatrix"),
+                path_parameter("tileRow"), path_parameter("tileCol"),
+                query("f", "Tile format: png, jpg, webp or pbf", json!({ "type": "string" })),
+            ], json_response("The tile", "application/octet-stream")),
+            "/tileMatrixSets": get("Tile matrix sets", vec![], json_response("Tile matrix sets", "application/json")),
+            "/tileMatrixSets/{tileMatrixSetId}": get("One tile matrix set", vec![path_parameter("tileMatrixSetId")], json_response("The tile matrix set", "application/json")),
+        },
     })
 }
 

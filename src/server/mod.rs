@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/wmts/1.0.0/{layer}/{style}/{set}/{matrix}/{row}/{col}", get(wmts::rest_tile))
         .route("/wmts/1.0.0/{layer}/{style}/{time}/{set}/{matrix}/{row}/{col}", get(wmts::rest_tile))
         .route("/ogc", get(ogc_api::landing))
+        .route("/ogc/api", get(ogc_api::openapi))
         .route("/ogc/conformance", get(ogc_api::conformance))
         .route("/ogc/collections", get(ogc_api::collections))
         .route("/ogc/collections/{id}", get(ogc_api::collection))

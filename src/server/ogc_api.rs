@@ -46,6 +46,12 @@ pub(super) async fn landing(State(state): State<AppState>, headers: HeaderMap) -
     json_response(&state, &headers, &document, JSON)
 }
 
+/// `GET /ogc/api`: the OpenAPI 3.0 definition.
+pub(super) async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let document = tiles_api::openapi(&base_url(&state, &headers));
+    json_response(&state, &headers, &document, tiles_api::OPENAPI)
+}
+
 /// `GET /ogc/conformance`.
 pub(super) async fn conformance(State(state): State<AppState>, headers: HeaderMap) -> Response {
     json_response(&state, &headers, &tiles_api::conformance(), JSON)
