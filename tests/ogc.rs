@@ -638,7 +638,16 @@ async fn gdal_reads_wmts_capabilities_and_a_tile() {
     }
     let server = TestServer::sample().await;
     let capabilities = server.url("/wmts/1.0.0/WMTSCapabilities.xml");
-    let output = run("gdalinfo", vec![format!("WMTS:{capabilities}")]).await;
+    let folder = tempfile::tempdir().expect("tempdir");
+    // GDAL's WMTS driver caches tiles in ./gdalwmscache unless told otherwise.
+    let cache = vec![
+        "--config".to_owned(),
+        "GDAL_DEFAULT_WMS_CACHE_PATH".to_owned(),
+        folder.path().join("cache").display().to_string(),
+    ];
+    let mut args = cache.clone();
+    args.push(format!("WMTS:{capabilities}"));
+    let output = run("gdalinfo", args).await;
     let info = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -650,27 +659,30 @@ async fn gdal_reads_wmts_capabilities_and_a_tile() {
         "layers listed: {info}"
     );
 
-    let folder = tempfile::tempdir().expect("tempdir");
     let out = folder.path().join("tci.png");
     // A 256-pixel window over the Sentinel-2 scene at about zoom 9.
     let (x0, y0) = tessera::tile::lonlat_to_mercator(-11.5, 24.9);
     let (x1, y1) = tessera::tile::lonlat_to_mercator(-11.3, 24.7);
     let output = run(
         "gdal_translate",
-        vec![
-            "-of".into(),
-            "PNG".into(),
-            "-outsize".into(),
-            "256".into(),
-            "256".into(),
-            "-projwin".into(),
-            x0.to_string(),
-            y0.to_string(),
-            x1.to_string(),
-            y1.to_string(),
-            format!("WMTS:{capabilities},layer=TCI,tilematrixset=WebMercatorQuad"),
-            out.display().to_string(),
-        ],
+        [
+            cache,
+            vec![
+                "-of".into(),
+                "PNG".into(),
+                "-outsize".into(),
+                "256".into(),
+                "256".into(),
+                "-projwin".into(),
+                x0.to_string(),
+                y0.to_string(),
+                x1.to_string(),
+                y1.to_string(),
+                format!("WMTS:{capabilities},layer=TCI,tilematrixset=WebMercatorQuad"),
+                out.display().to_string(),
+            ],
+        ]
+        .concat(),
     )
     .await;
     assert!(
