@@ -126,12 +126,12 @@ fn build_sheet(
 mod tests {
     use super::*;
 
-    const CIRCLE: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><rect width="20" height="10" fill="#f00"/></svg>"##;
+    const RECTANGLE: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><rect width="20" height="10" fill="#f00"/></svg>"##;
 
     #[test]
     fn sheets_have_both_ratios() {
         let folder = tempfile::tempdir().expect("tempdir");
-        std::fs::write(folder.path().join("bar.svg"), CIRCLE).expect("write icon");
+        std::fs::write(folder.path().join("bar.svg"), RECTANGLE).expect("write icon");
         std::fs::write(folder.path().join("broken.svg"), "<svg").expect("write icon");
         std::fs::write(folder.path().join("notes.txt"), "not an icon").expect("write file");
         let sprites = build(folder.path()).expect("sprites");
@@ -145,7 +145,8 @@ mod tests {
         assert_eq!(retina["bar"]["width"], 40);
         assert_eq!(retina["bar"]["pixelRatio"], 2);
         let image = image::load_from_memory(&sprites.retina.png).expect("PNG");
-        assert!(image.width() >= 40 && image.height() >= 20);
+        assert!(image.width() >= 40, "width {}", image.width());
+        assert!(image.height() >= 20, "height {}", image.height());
     }
 
     #[test]
