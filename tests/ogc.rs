@@ -46,9 +46,10 @@ async fn text(server: &TestServer, path: &str) -> (u16, String, String) {
 /// (`MinTileRow`, `MaxTileRow`, `MinTileCol`, `MaxTileCol`) are `nonNegativeInteger`, and
 /// returns its path.
 ///
-/// NOTE: the 1.0.0 schema types them as `positiveInteger`, but the standard numbers rows and
-/// columns from 0, so a layer that covers row 0 or column 0 (every layer at zoom 0) could not
-/// be described. Everything else is validated unchanged.
+/// NOTE: the 1.0.0 schema types them as `positiveInteger`, yet its own documentation of
+/// `MinTileRow` reads "From 0 to maxTileRow", and its GetTile request schema types `TileRow` as
+/// `nonNegativeInteger`. Unpatched, no layer could list row 0 or column 0 (every layer at zoom
+/// 0). Everything else is validated unchanged.
 fn tile_limits_schema(folder: &std::path::Path) -> std::path::PathBuf {
     let schemas = repo().join("tests/data/schemas");
     let original =

@@ -239,7 +239,10 @@ pub(super) async fn items(
         .workers
         .run(move || items_page(&source, &query, &items_url))
         .await
-        .map_err(|error| Problem::internal(error.to_string()))?;
+        .map_err(|error| {
+            tracing::error!(collection = %id, %error, "features query failed");
+            Problem::internal(format!("querying the features of {id:?} failed: {error}"))
+        })?;
     Ok(json_response(&state, &headers, &document, GEOJSON))
 }
 

@@ -54,7 +54,10 @@ pub(super) async fn font_list(
         .workers
         .run(move || glyphs.font_names())
         .await
-        .map_err(|error| Problem::internal(error.to_string()))?;
+        .map_err(|error| {
+            tracing::error!(%error, "listing fonts failed");
+            Problem::internal(format!("listing fonts failed: {error}"))
+        })?;
     let body = json!({ "fonts": names }).to_string();
     Ok(cached_response(
         &state,
@@ -82,7 +85,12 @@ pub(super) async fn glyph_range(
         .workers
         .run(move || glyphs.range_pbf(&stack, start, end))
         .await
-        .map_err(|error| Problem::internal(error.to_string()))?
+        .map_err(|error| {
+            tracing::error!(%fontstack, start, %error, "glyph job failed");
+            Problem::internal(format!(
+                "rendering glyphs {start}-{end} of {fontstack:?} failed: {error}"
+            ))
+        })?
         .map_err(|error| match error {
             GlyphError::UnknownFont(_) => Problem::not_found(error.to_string()),
             GlyphError::InvalidFontstack(_) => {

@@ -189,6 +189,8 @@ fn geometry_json(geometry: &Geometry<f64>) -> Value {
 mod tests {
     use geo::{Point, polygon};
 
+    use super::super::VectorOptions;
+    use super::super::index::{LayerData, StoredFeature};
     use super::*;
 
     #[test]
@@ -206,6 +208,68 @@ mod tests {
         let json = geometry_json(&square.into());
         assert_eq!(json["type"], "Polygon");
         assert_eq!(json["coordinates"][0][2], json!([11.0, 21.0]));
+    }
+
+    fn point_layer(name: &str, points: &[(f64, f64)]) -> LayerData {
+        let features = points
+            .iter()
+            .map(|(lon, lat)| {
+                let (x, y) = lonlat_to_mercator(*lon, *lat);
+                StoredFeature {
+                    id: None,
+                    properties: vec![(0, PropertyValue::String(format!("{name} {lon}")))],
+                    geometry: Point::new(x, y).into(),
+                }
+            })
+            .collect();
+        LayerData::new(name.to_owned(), vec!["name".to_owned()], features)
+    }
+
+    fn two_layer_source() -> VectorSource {
+        VectorSource {
+            path: "test.gpkg".into(),
+            options: VectorOptions::default(),
+            infos: Vec::new(),
+            layers: vec![
+                point_layer("camps", &[(126.0, 39.5), (129.7, 41.8)]),
+                point_layer("violations", &[(126.1, 39.6), (179.5, 0.0), (-179.5, 0.0)]),
+            ],
+            bounds_lonlat: Bbox::new(-180.0, 0.0, 180.0, 42.0),
+        }
+    }
+
+    #[test]
+    fn feature_ids_span_layers() {
+        let source = two_layer_source();
+        let all = source.find_features(None);
+        let ids: Vec<usize> = all.iter().map(|f| source.feature_id(*f)).collect();
+        assert_eq!(ids, vec![0, 1, 2, 3, 4]);
+        for id in ids {
+            let feature = source.feature_by_id(id).expect("every id resolves");
+            assert_eq!(source.feature_id(feature), id);
+        }
+        assert_eq!(source.feature_by_id(5), None);
+        let third = source.feature_geojson(source.feature_by_id(2).expect("id 2"));
+        assert_eq!(third["layer"], "violations");
+        assert_eq!(third["properties"]["name"], "violations 126.1");
+        assert_eq!(third["geometry"]["coordinates"], json!([126.1, 39.6]));
+    }
+
+    #[test]
+    fn bbox_finds_features_in_every_layer() {
+        let source = two_layer_source();
+        let near_kaechon = source.find_features(Some(&Bbox::new(125.5, 39.0, 126.5, 40.0)));
+        let ids: Vec<usize> = near_kaechon.iter().map(|f| source.feature_id(*f)).collect();
+        assert_eq!(ids, vec![0, 2]);
+        // A box across the antimeridian finds the points on both sides of it.
+        let across = source.find_features(Some(&Bbox::new(179.0, -1.0, -179.0, 1.0)));
+        let ids: Vec<usize> = across.iter().map(|f| source.feature_id(*f)).collect();
+        assert_eq!(ids, vec![3, 4]);
+        assert!(
+            source
+                .find_features(Some(&Bbox::new(0.0, 0.0, 1.0, 1.0)))
+                .is_empty()
+        );
     }
 
     #[test]
