@@ -6,7 +6,7 @@
 //! once, on first use, and kept in memory. A fontstack of several fonts takes each glyph from
 //! the first font that has it, so a Latin font can fall back to a Korean one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -22,6 +22,9 @@ const SDF_RADIUS: usize = 8;
 const SDF_CUTOFF: f64 = 0.25;
 /// Most fonts named in one fontstack; more are rejected to bound a request's work.
 const MAX_FONTS_PER_STACK: usize = 8;
+/// Most font ranges kept in memory; the oldest is dropped beyond it. A range of 256 Hangul
+/// syllables from Noto Sans CJK is about 190 kB, so the cache holds about 100 MB at most.
+const MAX_CACHED_RANGES: usize = 512;
 /// Font file extensions read, lower case.
 const FONT_EXTENSIONS: [&str; 4] = ["ttf", "otf", "ttc", "otc"];
 
@@ -80,9 +83,33 @@ pub struct GlyphCache {
     folders: Vec<PathBuf>,
     /// Faces by name ("family style", as FreeType reports them), scanned on first use.
     faces: OnceLock<BTreeMap<String, FaceLocation>>,
-    /// Rendered ranges by font name and range start. Each cell is filled once, so concurrent
-    /// requests for one range render it once.
-    ranges: Mutex<HashMap<(String, u32), RangeCell>>,
+    ranges: Mutex<RangeCells>,
+}
+
+/// Rendered ranges by font name and range start, at most [`MAX_CACHED_RANGES`], oldest first
+/// out. Each cell is filled once, so concurrent requests for one range render it once.
+#[derive(Debug, Default)]
+struct RangeCells {
+    cells: HashMap<(String, u32), RangeCell>,
+    order: VecDeque<(String, u32)>,
+}
+
+impl RangeCells {
+    fn cell(&mut self, key: (String, u32)) -> RangeCell {
+        if let Some(cell) = self.cells.get(&key) {
+            return Arc::clone(cell);
+        }
+        if self.order.len() >= MAX_CACHED_RANGES
+            && let Some(oldest) = self.order.pop_front()
+        {
+            // A request still rendering the dropped range keeps its own handle to the cell.
+            self.cells.remove(&oldest);
+        }
+        let cell = RangeCell::default();
+        self.order.push_back(key.clone());
+        self.cells.insert(key, Arc::clone(&cell));
+        cell
+    }
 }
 
 impl GlyphCache {
@@ -90,7 +117,7 @@ impl GlyphCache {
         Self {
             folders,
             faces: OnceLock::new(),
-            ranges: Mutex::new(HashMap::new()),
+            ranges: Mutex::new(RangeCells::default()),
         }
     }
 
@@ -106,6 +133,7 @@ impl GlyphCache {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut keys: Vec<(String, u32)> = ranges
+            .cells
             .iter()
             .filter(|(_, cell)| matches!(cell.get(), Some(Ok(_))))
             .map(|(key, _)| key.clone())
@@ -164,7 +192,7 @@ impl GlyphCache {
                 .ranges
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            Arc::clone(ranges.entry((name.to_owned(), start)).or_default())
+            ranges.cell((name.to_owned(), start))
         };
         cell.get_or_init(|| {
             let started = std::time::Instant::now();
@@ -290,6 +318,26 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn range_cache_drops_the_oldest() {
+        let mut cells = RangeCells::default();
+        let first = cells.cell(("A".into(), 0));
+        assert!(
+            Arc::ptr_eq(&first, &cells.cell(("A".into(), 0))),
+            "a key keeps its cell"
+        );
+        for start in 1..=MAX_CACHED_RANGES as u32 {
+            cells.cell(("A".into(), start * 256));
+        }
+        assert_eq!(cells.cells.len(), MAX_CACHED_RANGES);
+        assert_eq!(cells.order.len(), MAX_CACHED_RANGES);
+        assert!(
+            !cells.cells.contains_key(&("A".to_owned(), 0)),
+            "the oldest range is dropped"
+        );
+        assert!(cells.cells.contains_key(&("A".to_owned(), 256)));
     }
 
     #[test]
