@@ -3,7 +3,7 @@
 //! from TrueType and OpenType fonts found on the system.
 //!
 //! The font folders are scanned on the first request, and each range of each font is rendered
-//! once, on first use, and kept in memory. A fontstack of several fonts takes each glyph from
+//! on first use and kept in memory, up to [`MAX_CACHED_RANGES`] ranges. A fontstack of several fonts takes each glyph from
 //! the first font that has it, so a Latin font can fall back to a Korean one.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

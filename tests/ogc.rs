@@ -738,3 +738,75 @@ async fn gdal_mvt_driver_reads_a_wmts_tile() {
     );
     assert!(info.contains("Camp 14, Kaechon"), "{info}");
 }
+
+#[tokio::test]
+async fn gdal_reads_tms_like_wmts() {
+    if !require("gdal_translate", "run scripts/setup to install gdal-bin") {
+        return;
+    }
+    let server = TestServer::sample().await;
+    let service = server.get("/tms/1.0.0").await;
+    assert_eq!(service.status(), 200);
+    let service = service.text().await.expect("TileMapService");
+    assert!(service.contains("/tms/1.0.0/TCI\""), "{service}");
+    assert_eq!(server.get("/tms/1.0.0/nowhere").await.status(), 404);
+
+    let folder = tempfile::tempdir().expect("tempdir");
+    let cache = folder.path().join("cache").display().to_string();
+    // The same 256-pixel window over the Sentinel-2 scene through both protocols.
+    let (x0, y0) = tessera::tile::lonlat_to_mercator(-11.5, 24.9);
+    let (x1, y1) = tessera::tile::lonlat_to_mercator(-11.3, 24.7);
+    let mut images = Vec::new();
+    for (name, dataset) in [
+        ("tms", server.url("/tms/1.0.0/TCI")),
+        (
+            "wmts",
+            format!(
+                "WMTS:{},layer=TCI,tilematrixset=WebMercatorQuad",
+                server.url("/wmts/1.0.0/WMTSCapabilities.xml")
+            ),
+        ),
+    ] {
+        let out = folder.path().join(format!("{name}.png"));
+        let mut args: Vec<String> = [
+            "--config",
+            "GDAL_DEFAULT_WMS_CACHE_PATH",
+            &cache,
+            "-of",
+            "PNG",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend(["-outsize", "256", "256", "-projwin"].map(str::to_owned));
+        args.extend([x0, y0, x1, y1].map(|v| v.to_string()));
+        args.extend([dataset, out.display().to_string()]);
+        let output = run("gdal_translate", args).await;
+        assert!(
+            output.status.success(),
+            "{name}: gdal_translate failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        images.push(decode_image(&std::fs::read(&out).expect("read output")));
+    }
+    let coloured = images[0]
+        .pixels()
+        .filter(|p| p.0[0] > 20 || p.0[1] > 20 || p.0[2] > 20)
+        .count();
+    assert!(coloured > 30_000, "TMS draws imagery: {coloured} pixels");
+    // GDAL may read the two at different zoom levels, so single pixels differ; the mean
+    // difference stays small unless a row or column is off, which shows other ground.
+    let total: u64 = images[0]
+        .pixels()
+        .zip(images[1].pixels())
+        .flat_map(|(a, b)| {
+            a.0.into_iter()
+                .zip(b.0)
+                .map(|(x, y)| u64::from(x.abs_diff(y)))
+        })
+        .sum();
+    let mean = total as f64 / (256.0 * 256.0 * 4.0);
+    assert!(
+        mean < 4.0,
+        "TMS and WMTS differ by {mean:.2} per channel on average"
+    );
+}

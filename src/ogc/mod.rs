@@ -1,6 +1,6 @@
 //! OGC standards: WMTS 1.0.0 capabilities and requests, the WebMercatorQuad and
-//! GoogleMapsCompatible tile matrix sets, and the documents of OGC API – Tiles and OGC API –
-//! Features.
+//! GoogleMapsCompatible tile matrix sets, the documents of OGC API – Tiles and OGC API –
+//! Features, and those of OSGeo's Tile Map Service.
 //!
 //! The functions here build documents from [`LayerDescription`]s and parse requests. The HTTP
 //! routes that serve them are in `server::ogc`.
@@ -8,6 +8,7 @@
 pub mod features;
 pub mod matrix_set;
 pub mod tiles_api;
+pub mod tms;
 pub mod wmts;
 
 use crate::format::TileFormat;

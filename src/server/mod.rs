@@ -79,6 +79,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/tiles/{file}", get(tiles::get_tilejson))
         .route("/tiles/{source}/{z}/{x}/{name}", get(tiles::get_tile))
+        .route("/tms/1.0.0", get(wmts::tms_service))
+        .route("/tms/1.0.0/{source}", get(wmts::tms_tile_map))
         .route("/tms/1.0.0/{source}/{z}/{x}/{name}", get(wmts::tms_tile))
         .route("/wmts", get(wmts::kvp))
         .route("/wmts/1.0.0/WMTSCapabilities.xml", get(wmts::rest_capabilities))

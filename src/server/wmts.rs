@@ -173,6 +173,25 @@ async fn get_tile(
     .map_err(WmtsError::Problem)
 }
 
+/// `GET /tms/1.0.0`: the TileMapService document.
+pub(super) async fn tms_service(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let xml = crate::ogc::tms::tile_map_service(&layers(&state), &base_url(&state, &headers));
+    cached_response(&state, &headers, xml.into_bytes(), XML)
+}
+
+/// `GET /tms/1.0.0/{source}`: the TileMap document of one source.
+pub(super) async fn tms_tile_map(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let Path(id) = path.map_err(|rejection| path_problem(&rejection))?;
+    let source = find_source(&state, &id)?;
+    let layer = LayerDescription::from_source(&source);
+    let xml = crate::ogc::tms::tile_map(&layer, &base_url(&state, &headers));
+    Ok(cached_response(&state, &headers, xml.into_bytes(), XML))
+}
+
 /// `GET /tms/1.0.0/{source}/{z}/{x}/{name}`: TMS addressing, where row 0 is the southernmost.
 pub(super) async fn tms_tile(
     State(state): State<AppState>,
