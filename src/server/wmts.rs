@@ -1,4 +1,5 @@
-//! WMTS 1.0.0 routes in KVP form (`/wmts`) and RESTful form (`/wmts/1.0.0/…`), and TMS tiles
+//! WMTS 1.0.0 routes in KVP form (`/wmts`) and RESTful form (`/wmts/1.0.0/…`), and the TMS
+//! routes: the TileMapService (`/tms/1.0.0`), TileMaps (`/tms/1.0.0/{source}`) and tiles
 //! (`/tms/1.0.0/{source}/{z}/{x}/{y}.{ext}`, rows counted from the south).
 
 use std::sync::Arc;
