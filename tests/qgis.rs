@@ -69,11 +69,29 @@ async fn qgis_loads_and_renders_every_layer_kind() {
         let drawn = summary[layer]["drawn_pixels"].as_u64().unwrap_or(0);
         assert!(drawn > 200_000, "{layer}: {drawn} pixels drawn: {summary}");
     }
-    // The style draws 24 icons of the served sprite: about 4,500 pixels were measured.
+    // The style draws the camps with the served sprite's icons, picked by `kind`: about 5,600
+    // icon pixels were measured, 980 of them the red of the kwanliso icon.
     let icons = summary["vector_tiles"]["icon_pixels"].as_u64().unwrap_or(0);
     assert!(
         icons > 1_000,
         "vector tiles: {icons} icon pixels: {summary}"
+    );
+    let kwanliso = summary["vector_tiles"]["kwanliso_pixels"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        kwanliso > 300,
+        "vector tiles: {kwanliso} kwanliso pixels: {summary}"
+    );
+    let unconverted: Vec<&serde_json::Value> = summary["style_warnings"]
+        .as_array()
+        .expect("style_warnings")
+        .iter()
+        .filter(|warning| !warning.to_string().contains("raster"))
+        .collect();
+    assert!(
+        unconverted.is_empty(),
+        "QGIS converts every vector layer of the style: {unconverted:?}"
     );
     let features = &summary["features"];
     assert_eq!(features["features"], 24, "{summary}");

@@ -122,6 +122,17 @@ def icon_pixels(image):
     return count
 
 
+def kwanliso_pixels(image):
+    """Counts pixels close to #b2182b, the disc of the kwanliso icon."""
+    count = 0
+    for y in range(image.height()):
+        for x in range(image.width()):
+            color = QColor(image.pixel(x, y))
+            if abs(color.red() - 0xB2) < 30 and color.green() < 70 and color.blue() < 80:
+                count += 1
+    return count
+
+
 def render(layer, extent, path):
     settings = QgsMapSettings()
     settings.setLayers([layer])
@@ -163,6 +174,7 @@ def main(argv):
                 entry["drawn_pixels"] = drawn_pixels(image)
                 if name == "vector_tiles":
                     entry["icon_pixels"] = icon_pixels(image)
+                    entry["kwanliso_pixels"] = kwanliso_pixels(image)
             summary[name] = entry
     finally:
         application.exitQgis()
