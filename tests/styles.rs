@@ -75,9 +75,15 @@ async fn hangul_glyphs_match_fontnik() {
         assert_eq!(stack.name, NOTO_KR);
         assert_eq!(stack.range, range);
         let by_id: BTreeMap<u32, _> = stack.glyphs.iter().map(|g| (g.id, g)).collect();
-        let reference = &reference.stacks[0].glyphs;
+        // fontnik's reference also has glyphs for the C0 control characters, which labels
+        // never draw and the current Noto Sans CJK does not map.
+        let reference: Vec<_> = reference.stacks[0]
+            .glyphs
+            .iter()
+            .filter(|glyph| !char::from_u32(glyph.id).is_some_and(char::is_control))
+            .collect();
         let mut close = 0;
-        for expected in reference {
+        for expected in &reference {
             let Some(glyph) = by_id.get(&expected.id) else {
                 panic!("{range}: glyph {} of the reference is missing", expected.id);
             };
@@ -97,10 +103,11 @@ async fn hangul_glyphs_match_fontnik() {
                 close += 1;
             }
         }
-        // Both render at 24 px with a 3-pixel buffer. The fonts are Noto Sans CJK of different
-        // versions and regions, so Latin glyphs may differ slightly; Hangul designs are shared.
+        // Both render at 24 px with a 3-pixel buffer from Noto Sans CJK, of different versions
+        // and regions. Measured: 190 of 191 Latin glyphs and all 256 of each Hangul range
+        // agree in advance and within 2 pixels in size.
         assert!(
-            close * 10 >= reference.len() * 9,
+            close * 100 >= reference.len() * 99,
             "{range}: {close} of {} glyphs match in advance and size",
             reference.len()
         );
