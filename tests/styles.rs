@@ -290,6 +290,15 @@ async fn style_urls_point_at_this_server() {
         [NOTO_KR, NOTO_KR],
         "both label layers use served glyphs"
     );
+
+    let unknown = server.get("/styles/nowhere.json").await;
+    assert_eq!(unknown.status(), 404);
+    let body: serde_json::Value = unknown.json().await.expect("problem");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("\"nowhere\""),
+        "the unknown style is named: {detail}"
+    );
 }
 
 #[tokio::test]
