@@ -49,8 +49,6 @@ impl LayerDescription {
             .filter(|format| *format != advertised && source.serves_format(*format)),
         );
         let (minzoom, maxzoom) = source.zoom_range();
-        let bounds = source.bounds_lonlat();
-        let max_lat = crate::tile::MAX_LATITUDE;
         Self {
             id: source.id.clone(),
             title: source.name.clone(),
@@ -58,17 +56,33 @@ impl LayerDescription {
             attribution: source.attribution.clone(),
             kind: source.kind(),
             formats,
-            bounds: Bbox::new(
-                bounds.min_x.clamp(-180.0, 180.0),
-                bounds.min_y.clamp(-max_lat, max_lat),
-                bounds.max_x.clamp(-180.0, 180.0),
-                bounds.max_y.clamp(-max_lat, max_lat),
-            ),
+            bounds: clamp_bounds(&source.bounds_lonlat()),
             minzoom,
             maxzoom,
             dates: source.dates(),
         }
     }
+}
+
+/// Clamps bounds in degrees to the Web Mercator world. A box that crosses the antimeridian
+/// (`min_x > max_x`) becomes the full width, because WMTS limits and OGC API extents here are
+/// one box each.
+fn clamp_bounds(bounds: &Bbox) -> Bbox {
+    let max_lat = crate::tile::MAX_LATITUDE;
+    let (min_x, max_x) = if bounds.min_x > bounds.max_x {
+        (-180.0, 180.0)
+    } else {
+        (
+            bounds.min_x.clamp(-180.0, 180.0),
+            bounds.max_x.clamp(-180.0, 180.0),
+        )
+    };
+    Bbox::new(
+        min_x,
+        bounds.min_y.clamp(-max_lat, max_lat),
+        max_x,
+        bounds.max_y.clamp(-max_lat, max_lat),
+    )
 }
 
 /// Escapes text for XML element content and attribute values.
@@ -92,6 +106,32 @@ pub(crate) fn xml_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounds_are_clamped_to_the_world() {
+        let cases = [
+            (
+                Bbox::new(124.0, 38.0, 130.0, 43.0),
+                Bbox::new(124.0, 38.0, 130.0, 43.0),
+            ),
+            (
+                Bbox::new(-200.0, -90.0, 200.0, 90.0),
+                Bbox::new(
+                    -180.0,
+                    -crate::tile::MAX_LATITUDE,
+                    180.0,
+                    crate::tile::MAX_LATITUDE,
+                ),
+            ),
+            (
+                Bbox::new(170.0, -10.0, -170.0, 10.0),
+                Bbox::new(-180.0, -10.0, 180.0, 10.0),
+            ),
+        ];
+        for (bounds, expected) in cases {
+            assert_eq!(clamp_bounds(&bounds), expected, "{bounds:?}");
+        }
+    }
 
     #[test]
     fn xml_escape_replaces_markup() {
