@@ -160,7 +160,7 @@ pub fn collection(layer: &LayerDescription, base: &str, has_items: bool) -> Valu
     document
 }
 
-/// Builds the list of collections; `has_items` tells which layers serve features.
+/// Builds the list of collections. `has_items` returns whether a layer serves features.
 pub fn collections(
     layers: &[LayerDescription],
     base: &str,

@@ -190,7 +190,34 @@ pub fn check_get_tile(
             ),
         ));
     }
-    let format = layer
+    let format = find_format(request, layer)?;
+    if MatrixSet::from_identifier(&request.matrix_set).is_none() {
+        return Err(invalid(
+            "TILEMATRIXSET",
+            format!(
+                "unknown tile matrix set {:?}: use WebMercatorQuad or GoogleMapsCompatible",
+                request.matrix_set
+            ),
+        ));
+    }
+    check_time(request.time.as_deref(), layer)?;
+    let zoom = check_zoom(request, layer)?;
+
+    let (min_col, min_row, max_col, max_row) = tile_range(&layer.bounds, zoom);
+    let row = check_index("TILEROW", &request.tile_row, min_row, max_row, zoom, layer)?;
+    let col = check_index("TILECOL", &request.tile_col, min_col, max_col, zoom, layer)?;
+    let tile = TileCoord::new(zoom.into(), col.into(), row.into()).map_err(|error| {
+        Exception::new(ExceptionCode::TileOutOfRange, "TILEROW", error.to_string())
+    })?;
+    Ok(CheckedTile { tile, format })
+}
+
+/// Finds the layer's format that the request names by media type (KVP) or extension (REST).
+fn find_format(request: &GetTile, layer: &LayerDescription) -> Result<TileFormat, Exception> {
+    let invalid = |locator: &str, text: String| {
+        Exception::new(ExceptionCode::InvalidParameterValue, locator, text)
+    };
+    layer
         .formats
         .iter()
         .copied()
@@ -209,17 +236,14 @@ pub fn check_get_tile(
                     served.join(", ")
                 ),
             )
-        })?;
-    if MatrixSet::from_identifier(&request.matrix_set).is_none() {
-        return Err(invalid(
-            "TILEMATRIXSET",
-            format!(
-                "unknown tile matrix set {:?}: use WebMercatorQuad or GoogleMapsCompatible",
-                request.matrix_set
-            ),
-        ));
-    }
-    check_time(request.time.as_deref(), layer)?;
+        })
+}
+
+/// Parses the tile matrix, which must be a zoom of the set and in the layer's zoom range.
+fn check_zoom(request: &GetTile, layer: &LayerDescription) -> Result<u8, Exception> {
+    let invalid = |locator: &str, text: String| {
+        Exception::new(ExceptionCode::InvalidParameterValue, locator, text)
+    };
     let zoom = parse_index(&request.tile_matrix)
         .and_then(|z| u8::try_from(z).ok())
         .filter(|z| *z <= MAX_ZOOM)
@@ -242,16 +266,11 @@ pub fn check_get_tile(
             ),
         ));
     }
-    let (min_col, min_row, max_col, max_row) = tile_range(&layer.bounds, zoom);
-    let row = check_index("TILEROW", &request.tile_row, min_row, max_row, zoom, layer)?;
-    let col = check_index("TILECOL", &request.tile_col, min_col, max_col, zoom, layer)?;
-    let tile = TileCoord::new(zoom.into(), col.into(), row.into()).map_err(|error| {
-        Exception::new(ExceptionCode::TileOutOfRange, "TILEROW", error.to_string())
-    })?;
-    Ok(CheckedTile { tile, format })
+    Ok(zoom)
 }
 
-/// Checks the TIME dimension value: required for a dated layer, rejected for others.
+/// Checks the TIME dimension value: one of a dated layer's dates, or absent for its default
+/// (the latest date). A layer without dates has no TIME dimension and rejects any value.
 fn check_time(time: Option<&str>, layer: &LayerDescription) -> Result<(), Exception> {
     match (time, layer.dates.is_empty()) {
         (None, _) => Ok(()),
