@@ -9,6 +9,8 @@ use thiserror::Error;
 
 use crate::tile::Bbox;
 
+/// The only CRS of the features: WGS 84 longitude and latitude.
+pub const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 /// Features per page when the request gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 10;
 /// Largest `limit` honoured; larger values are reduced to it, as the standard allows.
@@ -94,6 +96,20 @@ pub fn parse_items_query(pairs: &[(String, String)]) -> Result<ItemsQuery, Query
                     )
                 })?;
             }
+            // Features are served in CRS84 only, which clients may name explicitly.
+            "crs" | "bbox-crs" if value == CRS84 => {}
+            "crs" => {
+                return Err(invalid(
+                    "crs",
+                    format!("{value:?} is not served: use {CRS84}"),
+                ));
+            }
+            "bbox-crs" => {
+                return Err(invalid(
+                    "bbox-crs",
+                    format!("{value:?} is not supported: use {CRS84}"),
+                ));
+            }
             // The response is always GeoJSON, so `f=json` and `f=geojson` change nothing.
             "f" if matches!(value.as_str(), "json" | "geojson") => {}
             "f" => {
@@ -106,7 +122,7 @@ pub fn parse_items_query(pairs: &[(String, String)]) -> Result<ItemsQuery, Query
                 return Err(QueryError {
                     parameter: "query",
                     message: format!(
-                        "unknown parameter {other:?}: use bbox, datetime, limit, offset or f"
+                        "unknown parameter {other:?}: use bbox, datetime, limit, offset, crs or f"
                     ),
                 });
             }
@@ -314,7 +330,8 @@ mod tests {
         assert_eq!(query.limit, 5);
         assert_eq!(query.offset, 10);
         assert_eq!(query.datetime.and_then(|i| i.end), None);
-        let capped = parse_items_query(&pairs(&[("limit", "1000000")])).expect("valid");
+        let capped =
+            parse_items_query(&pairs(&[("limit", "1000000"), ("crs", CRS84)])).expect("valid");
         assert_eq!(capped.limit, MAX_LIMIT);
     }
 
@@ -333,6 +350,8 @@ mod tests {
             ("datetime", "2020-01-02/2020-01-01", "datetime"),
             ("f", "html", "f"),
             ("name", "Camp 14", "query"),
+            ("crs", "http://www.opengis.net/def/crs/EPSG/0/3857", "crs"),
+            ("bbox-crs", "EPSG:4326", "bbox-crs"),
         ];
         for (name, value, parameter) in cases {
             let error = parse_items_query(&pairs(&[(name, value)])).expect_err(value);

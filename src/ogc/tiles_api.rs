@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::LayerDescription;
+use super::features::CRS84;
 use super::matrix_set::{CRS_URI, MatrixSet};
 use crate::source::SourceKind;
 use crate::tile::{MAX_ZOOM, tile_range};
@@ -26,7 +27,6 @@ pub const CONFORMANCE: [&str; 14] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
 ];
 
-const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 /// Media type of the OpenAPI 3.0 definition, as OGC API – Common names it.
 pub const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
 
