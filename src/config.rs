@@ -64,6 +64,9 @@ pub struct Config {
     pub paths: Vec<PathBuf>,
     /// Folder of MapLibre style documents served at `/styles/{id}.json`.
     pub styles: PathBuf,
+    /// Folders searched, with their subfolders, for the TrueType and OpenType fonts that
+    /// glyphs are rendered from (`/fonts/{fontstack}/{range}.pbf`).
+    pub fonts: Vec<PathBuf>,
     pub sources: BTreeMap<String, SourceConfig>,
 }
 
@@ -79,6 +82,7 @@ impl Default for Config {
             gdal_cache_mb: 64,
             paths: Vec::new(),
             styles: PathBuf::from("styles"),
+            fonts: vec![PathBuf::from("/usr/share/fonts")],
             sources: BTreeMap::new(),
         }
     }
@@ -130,6 +134,7 @@ impl Config {
             .paths
             .iter_mut()
             .chain(std::iter::once(&mut config.styles))
+            .chain(config.fonts.iter_mut())
         {
             if folder.is_relative() {
                 *folder = base.join(&*folder);

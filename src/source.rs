@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::archive::Archive;
-use crate::collection::{Collection, CollectionOptions};
+use crate::collection::{Collection, CollectionKind, CollectionOptions};
 use crate::config::{self, Config, SourceConfig};
 use crate::floorplan::{FloorplanOptions, FloorplanSource};
 use crate::format::TileFormat;
@@ -134,6 +134,17 @@ impl Source {
                     .any(|(part, _)| part.intersects(&data))
             }
             _ => tile.bounds_mercator().intersects(&data),
+        }
+    }
+
+    /// Returns the dates of the source's dated imagery, as ISO 8601 dates, oldest first. WMTS
+    /// advertises them as the TIME dimension.
+    pub fn dates(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::Collection(collection) if collection.kind() == CollectionKind::Dated => {
+                collection.dates().iter().map(ToString::to_string).collect()
+            }
+            _ => Vec::new(),
         }
     }
 

@@ -76,6 +76,14 @@ pub fn load(folder: &Path, id: &str, base_url: &str) -> Result<String, StyleErro
             absolute(value);
         }
     }
+    // Style specification v8 also allows several sprites: `[{"id": …, "url": …}]`.
+    if let Some(sprites) = style.get_mut("sprite").and_then(Value::as_array_mut) {
+        for sprite in sprites {
+            if let Some(url) = sprite.get_mut("url") {
+                absolute(url);
+            }
+        }
+    }
     Ok(style.to_string())
 }
 
@@ -102,6 +110,32 @@ mod tests {
         );
         assert_eq!(style["sources"]["b"]["tiles"][1], "https://example.org/x");
         assert_eq!(style["glyphs"], "http://h:1/fonts/{fontstack}/{range}.pbf");
+    }
+
+    #[test]
+    fn sprite_urls_become_absolute() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let cases = [
+            (
+                r#""/sprites/icons""#,
+                serde_json::json!("http://h:1/sprites/icons"),
+            ),
+            (
+                r#"[{"id":"a","url":"/sprites/icons"},{"id":"b","url":"https://example.org/s"}]"#,
+                serde_json::json!([
+                    {"id": "a", "url": "http://h:1/sprites/icons"},
+                    {"id": "b", "url": "https://example.org/s"}
+                ]),
+            ),
+        ];
+        for (sprite, expected) in cases {
+            let text = format!(r#"{{"version":8,"sources":{{}},"sprite":{sprite},"layers":[]}}"#);
+            std::fs::write(folder.path().join("map.json"), text).expect("write");
+            let style: Value =
+                serde_json::from_str(&load(folder.path(), "map", "http://h:1").expect("load"))
+                    .expect("json");
+            assert_eq!(style["sprite"], expected, "{sprite}");
+        }
     }
 
     #[test]

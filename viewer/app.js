@@ -506,7 +506,14 @@ async function main() {
   syncControls(style);
 
   // Without a hash, MapLibre takes the view from the style's center and zoom when it has them.
-  const map = new maplibregl.Map({ container: 'map', style, hash: true });
+  // Hangul and CJK labels use the server's glyphs, like every other script, instead of a
+  // browser font, so that the map looks the same in every browser and offline client.
+  const map = new maplibregl.Map({
+    container: 'map',
+    style,
+    hash: true,
+    localIdeographFontFamily: false,
+  });
   state.map = map;
   window.tesseraMap = map;
   map.addControl(new maplibregl.NavigationControl());

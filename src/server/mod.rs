@@ -2,8 +2,11 @@
 
 mod metrics;
 mod models;
+mod ogc_api;
 mod problem;
+mod resources;
 mod tiles;
+mod wmts;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +27,9 @@ use tower_http::trace::TraceLayer;
 
 pub use self::problem::Problem;
 use crate::config::Config;
+use crate::glyphs::GlyphCache;
 use crate::source::{Catalog, LoadFailure};
+use crate::sprites::Sprites;
 use crate::worker::Workers;
 
 /// The state shared by every handler.
@@ -35,6 +40,10 @@ pub struct AppState {
     pub workers: Workers,
     pub config: Arc<Config>,
     pub started: Instant,
+    /// Glyph ranges, rendered on first request.
+    pub glyphs: Arc<GlyphCache>,
+    /// Sprite sheets from `{styles}/icons/`, or `None` when the folder has no drawable icon.
+    pub sprites: Arc<Option<Sprites>>,
 }
 
 impl AppState {
@@ -44,10 +53,13 @@ impl AppState {
         let started = Instant::now();
         crate::raster::configure_gdal(config.gdal_cache_mb);
         let (catalog, failures) = crate::source::load_catalog(&config).await;
+        let sprites = resources::load_sprites(&config.styles).await;
         Ok(Self {
             catalog: Arc::new(catalog),
             failures: Arc::new(failures),
             workers: Workers::new(config.workers)?,
+            glyphs: Arc::new(GlyphCache::new(config.fonts.clone())),
+            sprites: Arc::new(sprites),
             config: Arc::new(config),
             started,
         })
@@ -60,12 +72,34 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(viewer_index))
         .route("/viewer/{file}", get(viewer_asset))
         .route("/styles/{file}", get(style))
+        .route("/fonts", get(resources::font_list))
+        .route("/fonts/{fontstack}/{range}", get(resources::glyph_range))
+        .route("/sprites/{file}", get(resources::sprite))
         .route("/catalog", get(catalog))
         .route("/health", get(health))
         .route("/metrics", get(metrics::render))
         .route("/tiles/{file}", get(tiles::get_tilejson))
         .route("/tiles/{source}/{z}/{x}/{name}", get(tiles::get_tile))
         .route("/models/{file}", get(models::get_model))
+        .route("/tms/1.0.0", get(wmts::tms_service))
+        .route("/tms/1.0.0/{source}", get(wmts::tms_tile_map))
+        .route("/tms/1.0.0/{source}/{z}/{x}/{name}", get(wmts::tms_tile))
+        .route("/wmts", get(wmts::kvp))
+        .route("/wmts/1.0.0/WMTSCapabilities.xml", get(wmts::rest_capabilities))
+        .route("/wmts/1.0.0/{layer}/{style}/{set}/{matrix}/{row}/{col}", get(wmts::rest_tile))
+        .route("/wmts/1.0.0/{layer}/{style}/{time}/{set}/{matrix}/{row}/{col}", get(wmts::rest_tile))
+        .route("/ogc", get(ogc_api::landing))
+        .route("/ogc/api", get(ogc_api::openapi))
+        .route("/ogc/conformance", get(ogc_api::conformance))
+        .route("/ogc/collections", get(ogc_api::collections))
+        .route("/ogc/collections/{id}", get(ogc_api::collection))
+        .route("/ogc/collections/{id}/items", get(ogc_api::items))
+        .route("/ogc/collections/{id}/items/{feature}", get(ogc_api::item))
+        .route("/ogc/collections/{id}/tiles", get(ogc_api::tilesets))
+        .route("/ogc/collections/{id}/tiles/{set}", get(ogc_api::tileset))
+        .route("/ogc/collections/{id}/tiles/{set}/{z}/{row}/{col}", get(ogc_api::tile))
+        .route("/ogc/tileMatrixSets", get(ogc_api::tile_matrix_sets))
+        .route("/ogc/tileMatrixSets/{set}", get(ogc_api::tile_matrix_set))
         .fallback(not_found)
         .layer(middleware::from_fn(metrics::record))
         .layer(

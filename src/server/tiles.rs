@@ -20,13 +20,13 @@ use crate::tile::TileCoord;
 
 /// The last path segment of a tile URL: `y`, an optional `@2x`, and the extension.
 #[derive(Debug, PartialEq)]
-struct TileName {
-    y: u64,
-    scale: u32,
-    format: TileFormat,
+pub(super) struct TileName {
+    pub(super) y: u64,
+    pub(super) scale: u32,
+    pub(super) format: TileFormat,
 }
 
-fn parse_tile_name(name: &str) -> Result<TileName, Problem> {
+pub(super) fn parse_tile_name(name: &str) -> Result<TileName, Problem> {
     let (stem, extension) = name.rsplit_once('.').ok_or_else(|| {
         Problem::bad_parameter(
             "format",
@@ -54,7 +54,7 @@ fn parse_tile_name(name: &str) -> Result<TileName, Problem> {
     Ok(TileName { y, scale, format })
 }
 
-fn parse_coordinate(parameter: &'static str, text: &str) -> Result<u64, Problem> {
+pub(super) fn parse_coordinate(parameter: &'static str, text: &str) -> Result<u64, Problem> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) || text.len() > 12 {
         return Err(Problem::bad_parameter(
             parameter,
@@ -132,6 +132,30 @@ pub(super) async fn get_tile(
         ));
     }
     let options = request_options(&source, &query)?;
+    tile_response(
+        &state,
+        &source,
+        tile,
+        tile_name.scale,
+        format,
+        options,
+        &headers,
+    )
+    .await
+}
+
+/// Checks the zoom range and bounds of `source`, renders `tile` and builds its response with
+/// compression, ETag and caching headers. The XYZ, TMS and WMTS routes share it.
+pub(super) async fn tile_response(
+    state: &AppState,
+    source: &Arc<Source>,
+    tile: TileCoord,
+    scale: u32,
+    format: TileFormat,
+    options: RequestOptions,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let id = &source.id;
     let (minzoom, maxzoom) = source.zoom_range();
     if tile.z < minzoom || tile.z > maxzoom {
         return Err(Problem::not_found(format!(
@@ -145,8 +169,8 @@ pub(super) async fn get_tile(
         )));
     }
 
-    let accepts_gzip = accepts_gzip(&headers);
-    let rendered = render(&state, &source, tile, tile_name.scale, format, options).await?;
+    let accepts_gzip = accepts_gzip(headers);
+    let rendered = render(state, source, tile, scale, format, options).await?;
     let Some((bytes, compression)) = rendered else {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.headers_mut().insert(
@@ -171,7 +195,7 @@ pub(super) async fn get_tile(
             })?;
             (inflated, Compression::None)
         }
-        (Compression::Brotli | Compression::Zstd, _, _) if !accepts(&headers, compression) => {
+        (Compression::Brotli | Compression::Zstd, _, _) if !accepts(headers, compression) => {
             return Err(Problem::not_acceptable(format!(
                 "tile {tile} of {id:?} is stored with {} compression, which the request's Accept-Encoding does not list: accept it, or serve an archive compressed with gzip",
                 compression.content_encoding().unwrap_or("no")
@@ -179,8 +203,8 @@ pub(super) async fn get_tile(
         }
         (other, _, _) => (bytes, other),
     };
-    let mut response = cached_response(&state, &headers, bytes, format.media_type());
-    if let Some(value) = shown_date_header(&source, tile, options.date) {
+    let mut response = cached_response(state, headers, bytes, format.media_type());
+    if let Some(value) = shown_date_header(source, tile, options.date) {
         response.headers_mut().insert(SHOWN_DATE, value);
     }
     if let Some(encoding) = compression.content_encoding() {
@@ -197,10 +221,10 @@ pub(super) async fn get_tile(
 }
 
 /// The query parameters of a tile request, checked.
-#[derive(Debug, Clone, Copy)]
-struct RequestOptions {
-    resampling: Option<Resampling>,
-    date: Option<Period>,
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RequestOptions {
+    pub(super) resampling: Option<Resampling>,
+    pub(super) date: Option<Period>,
 }
 
 fn request_options(source: &Source, query: &TileQuery) -> Result<RequestOptions, Problem> {

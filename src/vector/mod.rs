@@ -11,6 +11,7 @@ mod clip;
 mod encode;
 mod error;
 mod fields;
+mod geojson;
 mod index;
 mod load;
 mod repair;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::VectorError;
 pub use fields::PropertyValue;
+pub use geojson::FeatureRef;
 
 use crate::tile::{Bbox, MAX_LATITUDE, MAX_ZOOM, TileCoord};
 use index::LayerData;
