@@ -444,7 +444,17 @@ async fn ogc_api_tiles_documents_link_up() {
         .iter()
         .filter_map(|c| c["id"].as_str())
         .collect();
-    assert_eq!(ids.len(), 3, "{ids:?}");
+    // The two imagery sources bring their coverage layers.
+    assert_eq!(
+        ids,
+        [
+            "TCI",
+            "RGB.byte",
+            "camps",
+            "TCI.coverage",
+            "RGB.byte.coverage"
+        ]
+    );
     let camps = server.json("/ogc/collections/camps").await;
     assert_eq!(camps["itemType"], "feature");
     let tci = server.json("/ogc/collections/TCI").await;
