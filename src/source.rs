@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::archive::Archive;
 use crate::config::{self, Config, SourceConfig};
+use crate::density::{DensityOptions, DensitySource};
 use crate::format::TileFormat;
 use crate::raster::{RasterOptions, RasterSource};
 use crate::tile::{self, Bbox, TileCoord};
@@ -20,6 +21,8 @@ use crate::vector::{VectorOptions, VectorSource};
 pub enum SourceKind {
     Raster,
     Vector,
+    /// Points served as aggregation (MVT) and heat-map (PNG) tiles.
+    Density,
 }
 
 /// The backend that produces a source's tiles.
@@ -32,6 +35,7 @@ pub enum Backend {
     Raster(RasterSource),
     Vector(VectorSource),
     Archive(Archive),
+    Density(DensitySource),
 }
 
 /// A served source: its id, descriptive metadata and backend.
@@ -64,6 +68,7 @@ impl Source {
                     SourceKind::Raster
                 }
             }
+            Backend::Density(_) => SourceKind::Density,
         }
     }
 
@@ -71,7 +76,7 @@ impl Source {
     pub fn format(&self) -> TileFormat {
         match &self.backend {
             Backend::Raster(raster) => raster.options().format,
-            Backend::Vector(_) => TileFormat::Mvt,
+            Backend::Vector(_) | Backend::Density(_) => TileFormat::Mvt,
             Backend::Archive(archive) => archive.metadata().format,
         }
     }
@@ -83,6 +88,10 @@ impl Source {
             Backend::Raster(_) => format.is_raster(),
             Backend::Vector(_) => format == TileFormat::Mvt,
             Backend::Archive(archive) => archive.metadata().format == format,
+            // Aggregation in MVT; heat maps need alpha, which JPEG lacks.
+            Backend::Density(_) => {
+                matches!(format, TileFormat::Mvt | TileFormat::Png | TileFormat::Webp)
+            }
         }
     }
 
@@ -91,6 +100,7 @@ impl Source {
             Backend::Raster(raster) => (raster.minzoom(), raster.maxzoom()),
             Backend::Vector(vector) => (vector.options().minzoom, vector.options().maxzoom),
             Backend::Archive(archive) => (archive.metadata().minzoom, archive.metadata().maxzoom),
+            Backend::Density(density) => (density.options().minzoom, density.options().maxzoom),
         }
     }
 
@@ -99,6 +109,7 @@ impl Source {
             Backend::Raster(raster) => raster.bounds_lonlat(),
             Backend::Vector(vector) => vector.bounds_lonlat(),
             Backend::Archive(archive) => archive.metadata().bounds,
+            Backend::Density(density) => density.bounds_lonlat(),
         }
     }
 
@@ -116,6 +127,12 @@ impl Source {
                     .iter()
                     .any(|(part, _)| part.intersects(&data))
             }
+            // Cells and heat-map kernels reach up to half a tile beyond the points.
+            Backend::Density(_) => tile
+                .buffered_bounds_mercator(0.5)
+                .split_at_antimeridian_mercator()
+                .iter()
+                .any(|(part, _)| part.intersects(&data)),
             _ => tile.bounds_mercator().intersects(&data),
         }
     }
@@ -168,6 +185,14 @@ impl Source {
                 let info = raster.info();
                 tilejson["tessera:native_resolution_m"] = json!(info.resolution_metres.0);
                 tilejson["tessera:native_zoom"] = json!(info.native_zoom());
+            }
+            Backend::Density(density) => {
+                density.extend_tilejson(
+                    &mut tilejson,
+                    base_url,
+                    &self.id,
+                    &crate::density::Filter::default(),
+                );
             }
         }
         tilejson
@@ -330,7 +355,20 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
     let options = toml::Value::Table(source_config.options.clone());
     let options_error =
         |error: toml::de::Error| format!("invalid options for source {id:?}: {error}");
-    let backend = if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
+    let is_points = source_config
+        .options
+        .get("kind")
+        .and_then(toml::Value::as_str)
+        == Some("points");
+    let backend = if is_points {
+        let options = DensityOptions::deserialize(options).map_err(options_error)?;
+        let points_path = path.clone();
+        let density =
+            tokio::task::spawn_blocking(move || DensitySource::open(&points_path, options))
+                .await
+                .map_err(|error| format!("loading the points panicked: {error}"))?;
+        Backend::Density(density.map_err(|error| error.to_string())?)
+    } else if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
         if !source_config.options.is_empty() {
             return Err(format!(
                 "source {id:?} is a tile archive and takes no options beyond path, name, attribution and description"

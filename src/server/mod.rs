@@ -1,5 +1,6 @@
 //! The HTTP server: routes, shared state, caching headers, CORS and metrics.
 
+mod density;
 mod metrics;
 mod problem;
 mod tiles;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/tiles/{file}", get(tiles::get_tilejson))
         .route("/tiles/{source}/{z}/{x}/{name}", get(tiles::get_tile))
+        .route("/density/{source}/legend.json", get(density::get_legend))
         .fallback(not_found)
         .layer(middleware::from_fn(metrics::record))
         .layer(

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::problem::Problem;
 use super::{AppState, base_url, cached_response};
+use crate::density::{Filter, HeatmapRequest};
 use crate::format::{Compression, TileFormat};
 use crate::raster::Resampling;
 use crate::source::{Backend, Source};
@@ -67,7 +68,7 @@ fn parse_coordinate(parameter: &'static str, text: &str) -> Result<u64, Problem>
     })
 }
 
-fn find_source(state: &AppState, id: &str) -> Result<Arc<Source>, Problem> {
+pub(super) fn find_source(state: &AppState, id: &str) -> Result<Arc<Source>, Problem> {
     if crate::config::validate_id(id).is_err() {
         return Err(Problem::bad_parameter(
             "source",
@@ -89,11 +90,16 @@ pub(super) struct TileQuery {
 }
 
 /// `GET /tiles/{source}/{z}/{x}/{name}`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the checks of a tile request read best in order, in one place"
+)]
 #[tracing::instrument(name = "tile", skip_all, fields(source, tile.z, tile.x, tile.y))]
 pub(super) async fn get_tile(
     State(state): State<AppState>,
     path: Result<Path<(String, String, String, String)>, PathRejection>,
     query: Result<Query<TileQuery>, QueryRejection>,
+    pairs: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let Path((id, z, x, name)) = path.map_err(|rejection| path_problem(&rejection))?;
@@ -134,6 +140,7 @@ pub(super) async fn get_tile(
                 .map_err(|message| Problem::bad_parameter("resampling", message))?,
         ),
     };
+    let density = super::density::density_query(&source, pairs)?;
     let (minzoom, maxzoom) = source.zoom_range();
     if tile.z < minzoom || tile.z > maxzoom {
         return Err(Problem::not_found(format!(
@@ -148,7 +155,16 @@ pub(super) async fn get_tile(
     }
 
     let accepts_gzip = accepts_gzip(&headers);
-    let rendered = render(&state, &source, tile, tile_name.scale, format, resampling).await?;
+    let rendered = render(
+        &state,
+        &source,
+        tile,
+        tile_name.scale,
+        format,
+        resampling,
+        density,
+    )
+    .await?;
     let Some((bytes, compression)) = rendered else {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.headers_mut().insert(
@@ -203,6 +219,7 @@ async fn render(
     scale: u32,
     format: TileFormat,
     resampling: Option<Resampling>,
+    density: Option<(Filter, HeatmapRequest)>,
 ) -> Result<Option<(Vec<u8>, Compression)>, Problem> {
     let id = source.id.clone();
     let limit = Duration::from_secs_f64(state.config.tile_timeout);
@@ -224,7 +241,7 @@ async fn render(
                             ))
                         })
                 }
-                Backend::Raster(_) | Backend::Vector(_) => {
+                Backend::Raster(_) | Backend::Vector(_) | Backend::Density(_) => {
                     let worker_source = Arc::clone(&source);
                     let result = state
                         .workers
@@ -235,6 +252,7 @@ async fn render(
                                 scale,
                                 format,
                                 resampling,
+                                density.as_ref(),
                                 deadline,
                             )
                         })
@@ -260,6 +278,7 @@ fn render_blocking(
     scale: u32,
     format: TileFormat,
     resampling: Option<Resampling>,
+    density: Option<&(Filter, HeatmapRequest)>,
     deadline: Instant,
 ) -> Result<Option<Vec<u8>>, Problem> {
     // A job that waited in the queue past its deadline has no client left to respond to.
@@ -295,6 +314,18 @@ fn render_blocking(
                 source.id
             ))
         }),
+        Backend::Density(points) => {
+            let (filter, heat) = density.cloned().unwrap_or_default();
+            points
+                .tile(tile, scale, format, &filter, heat)
+                .map_err(|error| {
+                    tracing::error!(source = %source.id, %tile, %error, "density tile failed");
+                    Problem::internal(format!(
+                        "rendering tile {tile} of {:?} failed: {error}",
+                        source.id
+                    ))
+                })
+        }
         Backend::Archive(_) => Ok(None),
     }
 }
@@ -356,6 +387,7 @@ pub(super) fn path_problem(rejection: &PathRejection) -> Problem {
 pub(super) async fn get_tilejson(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    pairs: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let Path(file) = path.map_err(|rejection| path_problem(&rejection))?;
@@ -365,7 +397,15 @@ pub(super) async fn get_tilejson(
         )));
     };
     let source = find_source(&state, id)?;
-    let body = source.tilejson(&base_url(&state, &headers)).to_string();
+    let base = base_url(&state, &headers);
+    let mut tilejson = source.tilejson(&base);
+    if let (Backend::Density(points), Some((filter, _))) = (
+        &source.backend,
+        super::density::density_query(&source, pairs)?,
+    ) {
+        points.extend_tilejson(&mut tilejson, &base, &source.id, &filter);
+    }
+    let body = tilejson.to_string();
     Ok(cached_response(
         &state,
         &headers,
