@@ -106,7 +106,7 @@ impl Default for Tally {
 
 impl Tally {
     fn add(&mut self, points: &Points, index: usize) {
-        let weight = f64::from(points.weight[index]);
+        let weight = points.weight[index];
         self.count += weight;
         self.points += 1;
         let date = points.dates[index];
@@ -265,7 +265,7 @@ fn points_layer(
         let mut feature = layer.into_feature(encoder.encode()?);
         feature.set_id(index as u64);
         feature.add_tag_uint("row", u64::from(points.row[index]));
-        feature.add_tag_double("count", f64::from(points.weight[index]));
+        feature.add_tag_double("count", points.weight[index]);
         let date = points.dates[index];
         if date != UNDATED {
             feature.add_tag_string("first", &format_day(date.first));
@@ -322,7 +322,7 @@ fn facilities_layer(
             let date = points.dates[point];
             if date != UNDATED {
                 let year = year_of(date.first);
-                let weight = f64::from(points.weight[point]);
+                let weight = points.weight[point];
                 match years.iter_mut().find(|(y, _)| *y == year) {
                     Some((_, count)) => *count += weight,
                     None => years.push((year, weight)),

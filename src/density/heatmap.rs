@@ -11,12 +11,9 @@ use super::aggregate::{PixelBox, for_points_in};
 use super::filter::Filter;
 use super::points::Points;
 
-/// Standard deviations of the Gaussian kernel that fit in its radius; beyond the radius the
-/// kernel is cut off (at 3 σ it has fallen to 1.1 % of its peak).
+/// Standard deviations of the Gaussian kernel that fit in its radius. Beyond the radius the
+/// kernel is cut off, where at 3 σ it has fallen to 1.1 % of its peak.
 const SIGMAS_PER_RADIUS: f64 = 3.0;
-
-/// Densities below this fraction of the scale are transparent.
-const VISIBLE_FRACTION: f64 = 0.01;
 
 /// A colour ramp: stops from 0 (lowest visible density) to 1 (the scale's maximum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -171,7 +168,7 @@ pub(super) fn density(
         let column = (px.floor() as i64 - origin_x) as usize;
         let row = (py.floor() as i64 - origin_y) as usize;
         if column < padded && row < padded {
-            binned[row * padded + column] += f64::from(points.weight[index]);
+            binned[row * padded + column] += points.weight[index];
             any = true;
         }
     });
@@ -226,7 +223,7 @@ pub(super) fn scale(points: &Points, filter: &Filter, z: u8, tile_size: f64, rad
             (points.x[index] * world / radius).floor() as i64,
             (points.y[index] * world / radius).floor() as i64,
         );
-        let weight = f64::from(points.weight[index]);
+        let weight = points.weight[index];
         // Points are sorted along a Morton curve, so runs often share a bin.
         if let Some((last, sum)) = &mut previous
             && *last == key
@@ -251,16 +248,19 @@ pub(super) fn scale(points: &Points, filter: &Filter, z: u8, tile_size: f64, rad
 
 /// Colours a density grid with `ramp` against `scale`, as RGBA rows.
 pub(super) fn colour(grid: &DensityGrid, scale: f64, ramp: Ramp) -> Vec<u8> {
-    let mut rgba = vec![0_u8; grid.size * grid.size * 4];
+    // Transparent pixels keep the ramp's first colour, so that a client that interpolates
+    // between pixels does not blend towards black at the heat's edge.
+    let clear = ramp.colour(0.0);
+    let mut rgba: Vec<u8> = clear.repeat(grid.size * grid.size);
     if scale <= 0.0 {
         return rgba;
     }
+    // Every ramp starts with alpha 0 and rises linearly, so low densities fade out with no
+    // cut-off edge.
     for (pixel, value) in grid.values.iter().enumerate() {
-        let t = value / scale;
-        if t < VISIBLE_FRACTION {
-            continue;
+        if *value > 0.0 {
+            rgba[pixel * 4..pixel * 4 + 4].copy_from_slice(&ramp.colour(value / scale));
         }
-        rgba[pixel * 4..pixel * 4 + 4].copy_from_slice(&ramp.colour(t));
     }
     rgba
 }

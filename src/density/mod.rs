@@ -2,9 +2,9 @@
 //! tiles (PNG), with filters by date range, category and facility.
 //!
 //! [`DensitySource::open`] reads a point file (CSV, TSV, JSON records, GeoJSON or any OGR
-//! format), places each row by its coordinates, its geometry or the facility it names,
-//! parses its dates as day ranges and its categories as `parent::child` paths, and sorts the
-//! points along a Morton curve. Rows that cannot be placed are reported with their row number
+//! format). It places each row by its coordinates, its geometry or the facility it names. It
+//! parses dates as day ranges and categories as `parent::child` paths, and sorts the points
+//! along a Morton curve. Rows that cannot be placed are reported with their row number
 //! and reason; the rest are served. A tile reads the points of its own Morton range and its
 //! neighbours', so no request scans the whole set except the first heat-map request of a
 //! zoom and filter, which computes that zoom's colour scale.
@@ -55,7 +55,7 @@ pub struct DensitySource {
 
 impl DensitySource {
     /// Loads the points of `path`. Fails only when the file (or the facility table) cannot
-    /// be read or an option is invalid; rows that cannot be placed are reported and skipped.
+    /// be read or an option is invalid. Rows that cannot be placed are reported and skipped.
     pub fn open(path: &Path, options: DensityOptions) -> Result<DensitySource, DensityError> {
         options.validate()?;
         let loaded = points::load_points(path, &options)?;
@@ -119,8 +119,8 @@ impl DensitySource {
     ///
     /// A radius in metres is converted at the latitude of the centre of the data's bounds,
     /// one value per zoom, so that tiles match at their borders.
-    /// NOTE: that makes the metres exact only near that latitude; a set spanning many
-    /// degrees of latitude gets a radius that is too small on the ground towards the poles.
+    /// NOTE: the metres are exact only near that latitude. Towards the poles, a set that spans
+    /// many degrees of latitude gets a radius that is too small on the ground.
     fn heatmap_settings(&self, z: u8, scale: u32, heat: HeatmapRequest) -> (f64, Ramp) {
         let base = match (heat.radius_px, self.options.heatmap_radius_m) {
             (Some(pixels), _) => pixels,
@@ -199,7 +199,6 @@ impl DensitySource {
         json!({
             "zoom": z,
             "max": max,
-            "min_visible": max * 0.01,
             "radius_px": radius,
             "ramp": ramp.name(),
             "stops": stops,

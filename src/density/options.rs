@@ -18,7 +18,8 @@ pub enum Columns {
     Many(Vec<String>),
 }
 
-/// The columns of one event when a row holds several, each with its own date and categories.
+/// The columns of one event, when a row contains several, each with its own date and
+/// categories.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventColumns {
@@ -26,7 +27,7 @@ pub struct EventColumns {
     pub categories: Option<String>,
 }
 
-/// How a row linked to several located facilities is counted.
+/// The weight of a row linked to several located facilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FacilityWeights {
@@ -46,7 +47,7 @@ pub enum GridShape {
     Square,
 }
 
-/// Where points are placed: their own coordinates, or the facility they name.
+/// Location columns: latitude and longitude, or one `lat|lon` column.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LocationColumns {

@@ -56,7 +56,7 @@ pub struct Points {
     pub(super) x: Vec<f64>,
     pub(super) y: Vec<f64>,
     pub(super) morton: Vec<u64>,
-    pub(super) weight: Vec<f32>,
+    pub(super) weight: Vec<f64>,
     pub(super) dates: Vec<DateRange>,
     /// Category ids of point `i`, ancestors included: `category_ids[category_offsets[i]..category_offsets[i + 1]]`.
     pub(super) category_offsets: Vec<u32>,
@@ -319,7 +319,7 @@ fn point_columns(options: &DensityOptions, columns: &mut ColumnList) -> PointCol
 struct Placed {
     x: f64,
     y: f64,
-    weight: f32,
+    weight: f64,
     date: DateRange,
     categories: Vec<CategoryId>,
     facility: u32,
@@ -422,7 +422,7 @@ impl Builder<'_> {
     }
 
     /// Returns where a row's events go: positions with their weight and facility.
-    fn placements(&self, row: &RawRow) -> Result<Vec<(f64, f64, f32, u32)>, String> {
+    fn placements(&self, row: &RawRow) -> Result<Vec<(f64, f64, f64, u32)>, String> {
         // Keys are matched as written first, then trimmed, because Uwazi exports keep
         // trailing spaces on both sides of the join.
         let raw_keys: Vec<String> = match self.columns.facility.and_then(|c| row.values[c].as_ref())
@@ -463,6 +463,8 @@ impl Builder<'_> {
             if located.is_empty() {
                 return Err(if linked.is_empty() {
                     format!("facility {:?} not found in the facility table", raw_keys[0])
+                } else if raw_keys.len() == 1 {
+                    format!("facility {:?} has no location", raw_keys[0])
                 } else {
                     format!(
                         "none of the {} linked facilities has a location",
@@ -471,7 +473,7 @@ impl Builder<'_> {
                 });
             }
             let weight = match self.options.facility_weights {
-                FacilityWeights::Split => 1.0 / located.len() as f32,
+                FacilityWeights::Split => 1.0 / located.len() as f64,
                 FacilityWeights::Each => 1.0,
             };
             return Ok(located
@@ -507,7 +509,7 @@ impl Builder<'_> {
         let events = self.events_of(row);
         for event in events {
             self.loaded.events += 1;
-            let weight_total: f64 = placements.iter().map(|p| f64::from(p.2)).sum();
+            let weight_total: f64 = placements.iter().map(|p| p.2).sum();
             self.loaded
                 .categories
                 .add_counts(&event.categories, weight_total);

@@ -199,7 +199,7 @@ fn sum_cells(source: &DensitySource, z: u8, filter: &Filter) -> (f64, usize) {
     (total, seen.values().filter(|(_, tiles)| *tiles > 1).count())
 }
 
-/// The ring of tiles just outside the data's bounds, where cells near the edge reach.
+/// Lists the tiles just outside the data's bounds, where cells near the edge reach.
 fn border_tiles(source: &DensitySource, z: u8) -> Vec<TileCoord> {
     let inside: Vec<TileCoord> = tiles_in_bbox(&source.bounds_lonlat(), z).collect();
     let last = (1_i64 << z) - 1;
