@@ -30,7 +30,10 @@ pub use self::date::{DateOrder, DateRange};
 pub use self::error::DensityError;
 pub use self::filter::{Filter, HeatmapRequest, InvalidParameter, PARAMETERS, parse_query};
 pub use self::heatmap::Ramp;
-pub use self::options::{DensityOptions, FacilityWeights, GridShape, MAX_RADIUS_PX};
+pub use self::options::{
+    Columns, DensityOptions, EventColumns, FacilityOptions, FacilityWeights, GridShape,
+    LocationColumns, MAX_RADIUS_PX,
+};
 pub use self::points::{Facility, LoadedPoints, Unplaced};
 pub use self::read::PointFormat;
 use crate::format::TileFormat;
@@ -106,13 +109,33 @@ impl DensitySource {
         if let Some(hit) = self.tiles.get(&key) {
             return Ok(hit);
         }
-        let _span = tracing::debug_span!("density_tile", file = %self.path.display(), tile.z = tile.z, tile.x = tile.x, tile.y = tile.y).entered();
-        let rendered = match format {
-            TileFormat::Mvt => aggregate::encode_tile(self, tile, filter)?,
-            _ => self.heatmap_tile(tile, scale, format, filter, heat)?,
-        };
+        let rendered = self.render(tile, scale, format, filter, heat)?;
         self.tiles.insert(key, rendered.clone());
         Ok(rendered)
+    }
+
+    /// Renders a tile like [`DensitySource::tile`] but bypasses the tile cache. The heat
+    /// map's per-zoom scale is still cached, because it belongs to the zoom, not the tile.
+    pub fn render(
+        &self,
+        tile: TileCoord,
+        scale: u32,
+        format: TileFormat,
+        filter: &Filter,
+        heat: HeatmapRequest,
+    ) -> Result<Option<Vec<u8>>, DensityError> {
+        let _span = tracing::debug_span!(
+            "density_tile",
+            file = %self.path.display(),
+            tile.z = tile.z,
+            tile.x = tile.x,
+            tile.y = tile.y
+        )
+        .entered();
+        match format {
+            TileFormat::Mvt => aggregate::encode_tile(self, tile, filter),
+            _ => self.heatmap_tile(tile, scale, format, filter, heat),
+        }
     }
 
     /// Returns the kernel radius in pixels of the requested tile size, and the ramp.
