@@ -331,6 +331,31 @@ async fn heat_map_has_no_seams() {
 }
 
 #[tokio::test]
+async fn heat_map_at_double_scale() {
+    let server = TestServer::serving(&[geodata("nk-missile-tests")]).await;
+    let tile = lonlat_to_tile(125.67, 39.2, 6);
+    let single = server
+        .get(&format!("/tiles/missile-tests/{tile}.png"))
+        .await;
+    let double = server
+        .get(&format!("/tiles/missile-tests/{tile}@2x.png?ramp=magma"))
+        .await;
+    assert_eq!(single.status(), 200);
+    assert_eq!(double.status(), 200);
+    let single = decode_image(&single.bytes().await.expect("body"));
+    let double = decode_image(&double.bytes().await.expect("body"));
+    assert_eq!(single.dimensions(), (256, 256));
+    assert_eq!(double.dimensions(), (512, 512));
+    let opaque = |image: &image::RgbaImage| image.pixels().filter(|p| p[3] > 0).count();
+    let ratio = opaque(&double) as f64 / opaque(&single) as f64;
+    assert!(
+        ratio > 3.0,
+        "twice the radius in pixels covers about four times the pixels: {ratio}"
+    );
+    assert!(ratio < 5.0, "{ratio}");
+}
+
+#[tokio::test]
 async fn legend_returns_the_zoom_scale() {
     let server = TestServer::serving(&[geodata("nk-missile-tests")]).await;
     let legend = server.json("/density/missile-tests/legend.json?z=6").await;

@@ -70,6 +70,8 @@ pub struct FacilityOptions {
     pub key: String,
     /// Column of the label shown in the facility layer; default: the key.
     pub name: Option<String>,
+    /// Location columns. Without them, GeoJSON and OGR files give each facility the centre
+    /// of its geometry, so a vector source's file can serve as the facility table.
     #[serde(flatten)]
     pub location: LocationColumns,
 }
@@ -225,16 +227,66 @@ impl DensityOptions {
         }
         if let Some(facilities) = &self.facilities {
             let location = &facilities.location;
-            if location.lat_lon.is_none()
-                && (location.latitude.is_none() || location.longitude.is_none())
-            {
+            if location.latitude.is_some() != location.longitude.is_some() {
                 return invalid(
                     "facilities",
                     facilities.path.display().to_string(),
-                    "name the facilities' location columns: latitude and longitude, or lat_lon",
+                    "set both latitude and longitude of the facilities, or lat_lon, or neither to use the file's geometries",
                 );
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<DensityOptions, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        DensityOptions::deserialize(toml::Value::Table(table)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn options_parse_with_flattened_locations() {
+        let options = parse("kind = \"points\"\nlat_lon = \"Geolocation\"\n[facilities]\npath = \"f.csv\"\nkey = \"Title\"\nlatitude = \"lat\"\nlongitude = \"lon\"\n")
+            .expect("valid options");
+        assert_eq!(options.location.lat_lon.as_deref(), Some("Geolocation"));
+        let facilities = options.facilities.expect("facilities");
+        assert_eq!(facilities.location.latitude.as_deref(), Some("lat"));
+    }
+
+    #[test]
+    fn unknown_options_are_rejected() {
+        let error = parse("kind = \"points\"\nlatitud = \"lat\"\n").expect_err("a typo");
+        assert!(error.contains("latitud"), "{error}");
+    }
+
+    #[test]
+    fn impossible_values_are_named() {
+        let cases = [
+            ("kind = \"points\"\ncell_size = 3", "cell_size"),
+            (
+                "kind = \"points\"\ngrid = \"square\"\ncell_size = 48",
+                "cell_size",
+            ),
+            (
+                "kind = \"points\"\nheatmap_radius = 500.0",
+                "heatmap_radius",
+            ),
+            (
+                "kind = \"points\"\nheatmap_radius_m = -1.0",
+                "heatmap_radius_m",
+            ),
+            ("kind = \"points\"\nminzoom = 9\nmaxzoom = 8", "minzoom"),
+            ("kind = \"points\"\nlatitude = \"lat\"", "latitude"),
+            ("kind = \"points\"\nfacility = \"site\"", "facility"),
+        ];
+        for (text, option) in cases {
+            let options = parse(text).expect(text);
+            let error = options.validate().expect_err(text).to_string();
+            assert!(error.contains(option), "{text}: {error}");
+        }
     }
 }

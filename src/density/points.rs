@@ -242,7 +242,15 @@ fn load_facilities(options: &FacilityOptions, base: &Path) -> Result<Vec<Facilit
         let label = name
             .and_then(|i| row.values[i].as_ref())
             .map_or_else(|| key_value.clone(), FieldText::text);
-        let position = match location.read(&row) {
+        // Location columns come first; GeoJSON and OGR files may use their own geometry.
+        let located = location.read(&row).or_else(|| {
+            row.geometry.as_ref().map(|geometry| {
+                geometry
+                    .clone()
+                    .and_then(|(lon, lat)| world_position(lon, lat))
+            })
+        });
+        let position = match located {
             Some(Ok(position)) => Some(position),
             Some(Err(reason)) => {
                 tracing::warn!(file = %path.display(), row = row.row, key = key_value, reason, "facility location invalid");
@@ -257,6 +265,12 @@ fn load_facilities(options: &FacilityOptions, base: &Path) -> Result<Vec<Facilit
             points: Vec::new(),
         });
     })?;
+    if facilities
+        .iter()
+        .all(|facility| facility.position.is_none())
+    {
+        tracing::warn!(file = %path.display(), facilities = facilities.len(), "no facility has a location: name the location columns, or use a file with geometries");
+    }
     Ok(facilities)
 }
 

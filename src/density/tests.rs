@@ -618,3 +618,106 @@ fn facility_join_splits_weights() {
     let (total, _) = sum_cells(&source, 4, &only_b);
     assert!((total - 1.5).abs() < 1e-9, "{total}");
 }
+
+#[test]
+fn facilities_from_a_vector_file() {
+    // The sample camps, a GeoJSON vector source, serve as the facility table by their
+    // geometries.
+    let camps = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("geodata/nk-prison-camps/camps.geojson");
+    let folder = tempfile::tempdir().expect("tempdir");
+    let points = folder.path().join("reports.csv");
+    std::fs::write(
+        &points,
+        "camp,year\n\"Camp 15, Yodok\",1995\n\"Camp 15, Yodok\",2001\n\"Camp 14, Kaechon\",2001\nCamp 99,2001\n",
+    )
+    .expect("write");
+    let options = DensityOptions {
+        date: Some("year".to_owned()),
+        facility: Some("camp".to_owned()),
+        facilities: Some(options::FacilityOptions {
+            path: camps,
+            format: None,
+            key: "name".to_owned(),
+            name: None,
+            location: options::LocationColumns::default(),
+        }),
+        ..DensityOptions::default()
+    };
+    let source = DensitySource::open(&points, options).expect("open");
+    let loaded = source.loaded();
+    assert_eq!(loaded.points.len(), 3);
+    assert_eq!(loaded.unplaced.len(), 1);
+    assert_eq!(loaded.unplaced[0].row, 4);
+    let yodok = loaded
+        .facilities
+        .iter()
+        .find(|f| f.key == "Camp 15, Yodok")
+        .expect("Yodok is a facility");
+    assert_eq!(yodok.points.len(), 2);
+    assert!(yodok.position.is_some(), "placed by its geometry");
+    let filter = query(&source, &[("facility", "Camp 15, Yodok")]);
+    let (total, _) = sum_cells(&source, 6, &filter);
+    assert!(
+        (total - 2.0).abs() < 1e-9,
+        "a facility key with a comma is one key: {total}"
+    );
+}
+
+#[test]
+fn ogr_and_json_readers_agree() {
+    let rows = generate(300);
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = folder.path().join("points.geojson");
+    let features: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            serde_json::json!({
+                "type": "Feature",
+                "geometry": { "type": "Point", "coordinates": [row.lon, row.lat] },
+                "properties": { "date": row.date, "kind": row.category },
+            })
+        })
+        .collect();
+    let collection = serde_json::json!({ "type": "FeatureCollection", "features": features });
+    std::fs::write(&path, collection.to_string()).expect("write");
+    let base = DensityOptions {
+        date: Some("date".to_owned()),
+        categories: Some(options::Columns::One("kind".to_owned())),
+        ..DensityOptions::default()
+    };
+    let json = DensitySource::open(&path, base.clone()).expect("read as JSON");
+    let ogr = DensitySource::open(
+        &path,
+        DensityOptions {
+            format: Some(PointFormat::Ogr),
+            ..base
+        },
+    )
+    .expect("read with OGR");
+    assert_eq!(json.loaded().points.len(), rows.len());
+    assert_eq!(ogr.loaded().points.len(), rows.len());
+    assert_eq!(
+        ogr.loaded().unplaced_count,
+        0,
+        "{:?}",
+        ogr.loaded().unplaced
+    );
+    for z in [3, 8] {
+        let (from_json, _) = sum_cells(
+            &json,
+            z,
+            &query(&json, &[("from", "2005"), ("category", "Labour")]),
+        );
+        let (from_ogr, _) = sum_cells(
+            &ogr,
+            z,
+            &query(&ogr, &[("from", "2005"), ("category", "Labour")]),
+        );
+        assert!(
+            (from_json - from_ogr).abs() < 1e-9,
+            "z{z}: {from_json} against {from_ogr}"
+        );
+        assert!(from_json > 0.0);
+    }
+}
