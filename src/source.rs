@@ -127,12 +127,10 @@ impl Source {
                     .iter()
                     .any(|(part, _)| part.intersects(&data))
             }
-            // Cells and heat-map kernels reach up to half a tile beyond the points.
-            Backend::Density(_) => tile
-                .buffered_bounds_mercator(0.5)
-                .split_at_antimeridian_mercator()
-                .iter()
-                .any(|(part, _)| part.intersects(&data)),
+            // Cells and heat-map kernels reach beyond the points, and a parent's cells or heat
+            // overzoomed by a client would show wrong counts, so every tile is served (204
+            // when empty) instead of 404 outside the bounds.
+            Backend::Density(_) => true,
             _ => tile.bounds_mercator().intersects(&data),
         }
     }

@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use common::{TestServer, decode_image, geodata, shared_data};
+use common::{TestServer, decode_image, geodata, have_program, repo, shared_data};
 use geozero::mvt::{Message, Tile};
 use serde_json::{Value, json};
 use tessera::config::{Config, SourceConfig};
@@ -157,6 +157,11 @@ async fn sample_missile_tests_are_served() {
 
     let total = sum_cells(&server, "missile-tests", 5, "").await;
     assert!((total - 338.0).abs() < 1e-9, "{total}");
+
+    // Far from the points, tiles are empty rather than missing, so clients do not overzoom.
+    for path in ["/tiles/missile-tests/5/0/0.pbf", "/tiles/missile-tests/5/0/0.png"] {
+        assert_eq!(server.get(path).await.status(), 204, "{path}");
+    }
 }
 
 #[tokio::test]
@@ -587,4 +592,55 @@ categories = "tags"
         residential > 0.0 && residential <= area,
         "{residential} of {area}"
     );
+}
+
+#[tokio::test]
+async fn viewer_draws_the_heat_map() {
+    let browser = repo().join("tests/browser");
+    if !have_program("node")
+        || !have_program("chromium")
+        || !browser.join("node_modules/playwright-core").is_dir()
+    {
+        eprintln!(
+            "SKIPPED: the browser test needs node, chromium and `npm ci --prefix tests/browser`"
+        );
+        return;
+    }
+    let server = TestServer::serving(&[geodata("nk-missile-tests")]).await;
+    let folder = tempfile::tempdir().expect("tempdir");
+    // The density style, and the catalog's sources alone, where the viewer adds the heat map.
+    for view in [
+        "/?style=tessera-density#6/39.5/126.5",
+        "/?style=#6/39.5/126.5",
+    ] {
+        let screenshot = folder.path().join("density.png");
+        let url = server.url(view);
+        let script = browser.join("render.mjs");
+        let output = tokio::task::spawn_blocking({
+            let screenshot = screenshot.clone();
+            move || {
+                std::process::Command::new("node")
+                    .arg(&script)
+                    .arg(&url)
+                    .arg(&screenshot)
+                    .output()
+            }
+        })
+        .await
+        .expect("join")
+        .expect("run node");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{view}: MapLibre reported problems:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let image = decode_image(&std::fs::read(&screenshot).expect("screenshot"));
+        // The heat ramp's hot end is red: some pixels near Pyongyang are strongly red.
+        let red = image
+            .pixels()
+            .filter(|p| p[0] > 200 && p[1] < 80 && p[2] < 80)
+            .count();
+        assert!(red > 20, "{view}: the heat map is drawn: {red} red pixels");
+    }
 }

@@ -370,7 +370,6 @@ async function composeStyle(styleId) {
         tileSize: 256,
         minzoom: source.minzoom,
         maxzoom: source.maxzoom,
-        bounds: source.bounds,
         attribution: source.attribution ?? undefined,
       };
     }
