@@ -159,7 +159,10 @@ async fn sample_missile_tests_are_served() {
     assert!((total - 338.0).abs() < 1e-9, "{total}");
 
     // Far from the points, tiles are empty rather than missing, so clients do not overzoom.
-    for path in ["/tiles/missile-tests/5/0/0.pbf", "/tiles/missile-tests/5/0/0.png"] {
+    for path in [
+        "/tiles/missile-tests/5/0/0.pbf",
+        "/tiles/missile-tests/5/0/0.png",
+    ] {
         assert_eq!(server.get(path).await.status(), 204, "{path}");
     }
 }

@@ -148,10 +148,12 @@ pub(super) fn encode_tile(
 ) -> Result<Option<Vec<u8>>, DensityError> {
     let encode_error = |source| DensityError::Encode { tile, source };
     let mut mvt_tile = mvt::Tile::new(EXTENT);
-    let layer = if tile.z < source.options.points_minzoom {
-        cells_layer(source, tile, filter, mvt_tile.create_layer("cells"))
-    } else {
+    let show_points =
+        tile.z >= source.options.points_minzoom && !too_many_points(source, tile, filter);
+    let layer = if show_points {
         points_layer(source, tile, filter, mvt_tile.create_layer("points"))
+    } else {
+        cells_layer(source, tile, filter, mvt_tile.create_layer("cells"))
     }
     .map_err(encode_error)?;
     if layer.num_features() > 0 {
@@ -168,6 +170,20 @@ pub(super) fn encode_tile(
         return Ok(None);
     }
     mvt_tile.to_bytes().map(Some).map_err(encode_error)
+}
+
+/// Points above which a tile at or past `points_minzoom` carries cells instead of its points,
+/// so that thousands of events at one facility do not make a tile of megabytes.
+pub const MAX_POINTS_PER_TILE: usize = 20_000;
+
+fn too_many_points(source: &DensitySource, tile: TileCoord, filter: &Filter) -> bool {
+    let area = PixelBox::around(tile, TILE_SIZE, POINT_BUFFER_PX);
+    let points = &source.loaded.points;
+    let mut count = 0;
+    for_points_in(points, tile.z, TILE_SIZE, &area, |index, _, _| {
+        count += usize::from(filter.matches(points, index));
+    });
+    count > MAX_POINTS_PER_TILE
 }
 
 /// Maps global pixels to the tile's MVT grid.

@@ -252,6 +252,9 @@ fn parse_heatmap(pairs: &QueryPairs<'_>) -> Result<HeatmapRequest, InvalidParame
             text.trim()
                 .parse::<f64>()
                 .ok()
+                // Whole pixels only, so that a client cannot force a new colour scale (a scan
+                // of every point) with each fraction.
+                .map(f64::round)
                 .filter(|r| r.is_finite() && (1.0..=MAX_RADIUS_PX).contains(r))
                 .ok_or_else(|| {
                     invalid(

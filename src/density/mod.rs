@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-pub use self::aggregate::EXTENT;
+pub use self::aggregate::{EXTENT, MAX_POINTS_PER_TILE};
 pub use self::date::{DateOrder, DateRange};
 pub use self::error::DensityError;
 pub use self::filter::{Filter, HeatmapRequest, InvalidParameter, PARAMETERS, parse_query};
@@ -249,13 +249,10 @@ impl DensitySource {
             .map(|c| json!({ "path": table.path(c), "count": table.count(c), "parent": table.parent(c).map(|p| table.path(p)) }))
             .collect();
         let (minzoom, maxzoom) = (self.options.minzoom, self.options.maxzoom);
-        let cells_maxzoom = self
-            .options
-            .points_minzoom
-            .saturating_sub(1)
-            .clamp(minzoom, maxzoom);
         let mut layers = vec![
-            json!({ "id": "cells", "minzoom": minzoom, "maxzoom": cells_maxzoom, "geometry_type": "Polygon",
+            // Cells stop at `points_minzoom`, except in tiles with more than
+            // `MAX_POINTS_PER_TILE` points, which keep them.
+            json!({ "id": "cells", "minzoom": minzoom, "maxzoom": maxzoom, "geometry_type": "Polygon",
                     "fields": { "count": "Number", "points": "Number", "first": "String", "last": "String",
                                 "centre_in_tile": "Boolean", "category:{path}": "Number" } }),
             json!({ "id": "points", "minzoom": self.options.points_minzoom.min(maxzoom), "maxzoom": maxzoom, "geometry_type": "Point",

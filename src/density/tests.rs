@@ -313,6 +313,41 @@ fn points_layer_replaces_cells_at_high_zoom() {
 }
 
 #[test]
+fn crowded_tile_keeps_its_cells() {
+    let crowd = Row {
+        lon: 127.0,
+        lat: 40.0,
+        date: "2003".to_owned(),
+        category: "a".to_owned(),
+    };
+    let rows = vec![crowd; aggregate::MAX_POINTS_PER_TILE + 1];
+    let (_folder, path) = write_csv(&rows, "");
+    let source = DensitySource::open(
+        &path,
+        DensityOptions {
+            points_minzoom: 10,
+            ..options()
+        },
+    )
+    .expect("open");
+    let tile = crate::tile::lonlat_to_tile(127.0, 40.0, 12);
+    let bytes = source
+        .tile(
+            tile,
+            1,
+            TileFormat::Mvt,
+            &Filter::default(),
+            HeatmapRequest::default(),
+        )
+        .expect("tile")
+        .expect("data");
+    let features = decode(&bytes);
+    assert_eq!(features.len(), 1, "one cell instead of the points");
+    assert_eq!(features[0].layer, "cells");
+    assert!((features[0].number("count") - rows.len() as f64).abs() < 1e-9);
+}
+
+#[test]
 fn partial_dates_match_by_their_range() {
     let rows = vec![
         Row {
