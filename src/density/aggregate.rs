@@ -31,7 +31,7 @@ pub(super) struct PixelBox {
 }
 
 impl PixelBox {
-    /// The tile's own pixels grown by `margin` on each side.
+    /// Builds the box of the tile's own pixels grown by `margin` on each side.
     pub(super) fn around(tile: TileCoord, tile_size: f64, margin: f64) -> Self {
         let (x, y) = (f64::from(tile.x) * tile_size, f64::from(tile.y) * tile_size);
         Self {
@@ -197,8 +197,8 @@ fn to_tile_units(tile: TileCoord, x: f64, y: f64) -> (i32, i32) {
 
 /// Adds every cell whose polygon reaches into the tile. A point is counted in the one cell
 /// whose centre is nearest, and a cell carries the same id and counts in every tile it
-/// touches; `centre_in_tile` is true only in the tile that holds its centre, so summing the
-/// counts of those features over all tiles counts each point once.
+/// touches. `centre_in_tile` is true only in the tile that contains its centre, so summing
+/// the counts of those features over all tiles counts each point once.
 fn cells_layer(
     source: &DensitySource,
     tile: TileCoord,

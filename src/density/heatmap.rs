@@ -209,7 +209,7 @@ pub(super) fn density(
 ///
 /// It is a property of the whole data set at that zoom and filter, never of a tile. The
 /// kernel's peak is 1, so a pixel's density is close to the count of points within its
-/// radius; densities above the scale take the ramp's last colour.
+/// radius. Densities above the scale take the ramp's last colour.
 pub(super) fn scale(points: &Points, filter: &Filter, z: u8, tile_size: f64, radius: f64) -> f64 {
     let world = tile_size * f64::from(1_u32 << z);
     let mut bins: std::collections::HashMap<(i64, i64), f64> = std::collections::HashMap::new();

@@ -14,9 +14,11 @@ mod cache;
 mod category;
 mod date;
 mod error;
+mod facility;
 mod filter;
 mod grid;
 mod heatmap;
+mod location;
 mod options;
 mod points;
 mod read;
@@ -28,13 +30,14 @@ use serde_json::{Value, json};
 pub use self::aggregate::{EXTENT, MAX_POINTS_PER_TILE};
 pub use self::date::{DateOrder, DateRange};
 pub use self::error::DensityError;
+pub use self::facility::Facility;
 pub use self::filter::{Filter, HeatmapRequest, InvalidParameter, PARAMETERS, parse_query};
 pub use self::heatmap::Ramp;
 pub use self::options::{
     Columns, DensityOptions, EventColumns, FacilityOptions, FacilityWeights, GridShape,
     LocationColumns, MAX_RADIUS_PX,
 };
-pub use self::points::{Facility, LoadedPoints, Unplaced};
+pub use self::points::{LoadedPoints, Unplaced};
 pub use self::read::PointFormat;
 use crate::format::TileFormat;
 use crate::tile::{self, Bbox, TileCoord};
@@ -217,7 +220,12 @@ impl DensitySource {
         let stops: Vec<Value> = ramp
             .stops()
             .iter()
-            .map(|(t, [r, g, b, a])| json!({ "value": t * max, "color": format!("#{r:02x}{g:02x}{b:02x}{a:02x}") }))
+            .map(|(t, [r, g, b, a])| {
+                json!({
+                    "value": t * max,
+                    "color": format!("#{r:02x}{g:02x}{b:02x}{a:02x}"),
+                })
+            })
             .collect();
         json!({
             "zoom": z,
@@ -226,7 +234,7 @@ impl DensitySource {
             "ramp": ramp.name(),
             "stops": stops,
             "filter": filter.canonical,
-            "unit": "weighted points within the kernel radius (the kernel is a Gaussian with peak 1)",
+            "unit": "weighted points within the kernel radius (a Gaussian kernel with peak 1)",
         })
     }
 
@@ -239,56 +247,116 @@ impl DensitySource {
         } else {
             format!("?{}", filter.canonical)
         };
-        tilejson["tiles"] = json!([format!(
-            "{base_url}/tiles/{id}/{{z}}/{{x}}/{{y}}.pbf{query}"
-        )]);
+        let tiles = format!("{base_url}/tiles/{id}/{{z}}/{{x}}/{{y}}");
+        tilejson["tiles"] = json!([format!("{tiles}.pbf{query}")]);
+        tilejson["vector_layers"] = self.vector_layers();
+        let mut summary = self.summary();
+        summary["filter"] = json!(filter.canonical);
+        summary["heatmap_tiles"] = json!([format!("{tiles}.png{query}")]);
+        summary["legend"] = json!(format!(
+            "{base_url}/density/{id}/legend.json?z={{z}}{}",
+            query.replacen('?', "&", 1)
+        ));
+        tilejson["tessera:density"] = summary;
+    }
+
+    /// Lists the MVT layers of the aggregation tiles, for TileJSON.
+    fn vector_layers(&self) -> Value {
+        let (minzoom, maxzoom) = (self.options.minzoom, self.options.maxzoom);
+        let tally_fields = json!({
+            "count": "Number",
+            "points": "Number",
+            "first": "String",
+            "last": "String",
+            "category:{path}": "Number",
+        });
+        let mut cell_fields = tally_fields.clone();
+        cell_fields["centre_in_tile"] = json!("Boolean");
+        let mut facility_fields = tally_fields;
+        facility_fields["key"] = json!("String");
+        facility_fields["name"] = json!("String");
+        facility_fields["year:{YYYY}"] = json!("Number");
+        let mut layers = vec![
+            // Cells stop at `points_minzoom`, except in tiles with more than
+            // `MAX_POINTS_PER_TILE` points, which keep them.
+            json!({
+                "id": "cells",
+                "minzoom": minzoom,
+                "maxzoom": maxzoom,
+                "geometry_type": "Polygon",
+                "fields": cell_fields,
+            }),
+            json!({
+                "id": "points",
+                "minzoom": self.options.points_minzoom.min(maxzoom),
+                "maxzoom": maxzoom,
+                "geometry_type": "Point",
+                "fields": {
+                    "row": "Number",
+                    "count": "Number",
+                    "first": "String",
+                    "last": "String",
+                    "categories": "String",
+                    "facility": "String",
+                },
+            }),
+        ];
+        if !self.loaded.facilities.is_empty() {
+            layers.push(json!({
+                "id": "facilities",
+                "minzoom": minzoom,
+                "maxzoom": maxzoom,
+                "geometry_type": "Point",
+                "fields": facility_fields,
+            }));
+        }
+        Value::Array(layers)
+    }
+
+    /// Summarises the loaded points for TileJSON: counts, grid, date range, categories,
+    /// the filters a request may give, and the rows not placed.
+    fn summary(&self) -> Value {
         let table = &self.loaded.categories;
         let categories: Vec<Value> = table
             .sorted_ids()
             .into_iter()
-            .map(|c| json!({ "path": table.path(c), "count": table.count(c), "parent": table.parent(c).map(|p| table.path(p)) }))
+            .map(|c| {
+                json!({
+                    "path": table.path(c),
+                    "count": table.count(c),
+                    "parent": table.parent(c).map(|p| table.path(p)),
+                })
+            })
             .collect();
-        let (minzoom, maxzoom) = (self.options.minzoom, self.options.maxzoom);
-        let mut layers = vec![
-            // Cells stop at `points_minzoom`, except in tiles with more than
-            // `MAX_POINTS_PER_TILE` points, which keep them.
-            json!({ "id": "cells", "minzoom": minzoom, "maxzoom": maxzoom, "geometry_type": "Polygon",
-                    "fields": { "count": "Number", "points": "Number", "first": "String", "last": "String",
-                                "centre_in_tile": "Boolean", "category:{path}": "Number" } }),
-            json!({ "id": "points", "minzoom": self.options.points_minzoom.min(maxzoom), "maxzoom": maxzoom, "geometry_type": "Point",
-                    "fields": { "row": "Number", "count": "Number", "first": "String", "last": "String",
-                                "categories": "String", "facility": "String" } }),
-        ];
-        if !self.loaded.facilities.is_empty() {
-            layers.push(json!({ "id": "facilities", "minzoom": minzoom, "maxzoom": maxzoom, "geometry_type": "Point",
-                "fields": { "key": "String", "name": "String", "count": "Number", "points": "Number", "first": "String",
-                            "last": "String", "category:{path}": "Number", "year:{YYYY}": "Number" } }));
-        }
-        tilejson["vector_layers"] = Value::Array(layers);
+        let grid = match self.options.grid {
+            GridShape::Hexagon => "hexagon",
+            GridShape::Square => "square",
+        };
+        let date_range = self
+            .loaded
+            .date_span
+            .map(|span| [date::format_day(span.first), date::format_day(span.last)]);
         let unplaced: Vec<&Unplaced> = self.loaded.unplaced.iter().take(LISTED_UNPLACED).collect();
-        tilejson["tessera:density"] = json!({
+        json!({
             "points": self.loaded.points.len(),
             "rows": self.loaded.rows,
             "events": self.loaded.events,
-            "grid": match self.options.grid { GridShape::Hexagon => "hexagon", GridShape::Square => "square" },
+            "grid": grid,
             "cell_size_px": self.options.cell_size,
             "points_minzoom": self.options.points_minzoom,
-            "date_range": self.loaded.date_span.map(|span| [date::format_day(span.first), date::format_day(span.last)]),
+            "date_range": date_range,
             "categories": categories,
             "facilities": self.loaded.facilities.len(),
             "filters": {
-                "from": "first day of the range, YYYY, YYYY-MM or YYYY-MM-DD; a point matches when its date range overlaps the filter's",
-                "to": "last day of the range, in the same forms",
+                "from": "first day, as YYYY, YYYY-MM or YYYY-MM-DD; a point matches when its date range overlaps the filter's",
+                "to": "last day, in the same forms",
                 "category": "category path, repeated or comma-separated; a parent includes its children",
                 "facility": "facility key, repeated or comma-separated",
                 "radius": "heat-map kernel radius in pixels, 1 to 128",
                 "ramp": "heat-map colour ramp: heat, viridis, magma or greys",
             },
-            "filter": filter.canonical,
-            "heatmap_tiles": [format!("{base_url}/tiles/{id}/{{z}}/{{x}}/{{y}}.png{query}")],
-            "legend": format!("{base_url}/density/{id}/legend.json?z={{z}}{}", query.replacen('?', "&", 1)),
             "not_placed": { "count": self.loaded.unplaced_count, "rows": unplaced },
-        });
+        })
     }
 }
 

@@ -6,9 +6,10 @@ use std::path::Path;
 use super::DensityError;
 use super::category::{CategoryId, CategoryTable};
 use super::date::{DateRange, Day, parse_range};
-use super::options::{Columns, DensityOptions, FacilityOptions, FacilityWeights, LocationColumns};
+use super::facility::{Facility, load_facilities};
+use super::location::{ColumnList, LocationIndices, world_position};
+use super::options::{Columns, DensityOptions, FacilityWeights};
 use super::read::{FieldText, PointFormat, RawRow, read_rows};
-use crate::tile::{MAX_LATITUDE, ORIGIN_SHIFT, lonlat_to_mercator};
 
 /// Bits per axis of the Morton code that points are sorted by: the grid of zoom 24.
 pub(super) const MORTON_ZOOM: u8 = 24;
@@ -36,18 +37,6 @@ pub struct Unplaced {
     pub reason: String,
 }
 
-/// A facility that points link to.
-#[derive(Debug, Clone)]
-pub struct Facility {
-    pub key: String,
-    pub name: String,
-    /// Position in the world as fractions of the Web Mercator square, x east and y south,
-    /// or `None` for a facility without a location.
-    pub position: Option<(f64, f64)>,
-    /// Indices of the points placed at or linked to this facility.
-    pub points: Vec<u32>,
-}
-
 /// All points of a source, sorted by their Morton code so that every tile's points are one
 /// contiguous run per tile of the query.
 #[derive(Debug, Default)]
@@ -58,7 +47,8 @@ pub struct Points {
     pub(super) morton: Vec<u64>,
     pub(super) weight: Vec<f64>,
     pub(super) dates: Vec<DateRange>,
-    /// Category ids of point `i`, ancestors included: `category_ids[category_offsets[i]..category_offsets[i + 1]]`.
+    /// Category ids of point `i`, ancestors included: the slice of `category_ids` from
+    /// `category_offsets[i]` to `category_offsets[i + 1]`.
     pub(super) category_offsets: Vec<u32>,
     pub(super) category_ids: Vec<CategoryId>,
     pub(super) facility: Vec<u32>,
@@ -110,168 +100,6 @@ pub(super) fn morton(x: u32, y: u32) -> u64 {
         v
     }
     spread(x) | (spread(y) << 1)
-}
-
-/// Converts longitude and latitude to fractions of the Web Mercator square, or explains why
-/// they cannot be placed.
-pub(super) fn world_position(lon: f64, lat: f64) -> Result<(f64, f64), String> {
-    if !(lon.is_finite() && lat.is_finite()) {
-        return Err(format!("coordinates ({lon}, {lat}) are not numbers"));
-    }
-    if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
-        return Err(format!(
-            "coordinates lon {lon}, lat {lat} are outside -180 to 180 and -90 to 90 (latitude and longitude swapped?)"
-        ));
-    }
-    if lat.abs() > MAX_LATITUDE {
-        return Err(format!(
-            "latitude {lat} is beyond Web Mercator's limit of ±{MAX_LATITUDE:.4}"
-        ));
-    }
-    let (mx, my) = lonlat_to_mercator(lon, lat);
-    let x = ((mx + ORIGIN_SHIFT) / (2.0 * ORIGIN_SHIFT)).clamp(0.0, 1.0 - f64::EPSILON);
-    let y = ((ORIGIN_SHIFT - my) / (2.0 * ORIGIN_SHIFT)).clamp(0.0, 1.0 - f64::EPSILON);
-    Ok((x, y))
-}
-
-fn parse_number(text: &str, what: &str) -> Result<f64, String> {
-    text.trim()
-        .parse::<f64>()
-        .map_err(|_| format!("{what} {text:?} is not a number"))
-}
-
-/// The columns of a location, resolved to positions in the requested column list.
-#[derive(Debug, Clone, Copy, Default)]
-struct LocationIndices {
-    latitude: Option<usize>,
-    longitude: Option<usize>,
-    lat_lon: Option<usize>,
-}
-
-impl LocationIndices {
-    fn configured(&self) -> bool {
-        self.lat_lon.is_some() || self.latitude.is_some()
-    }
-
-    /// Returns the row's own location: `None` when its location columns are empty.
-    fn read(&self, row: &RawRow) -> Option<Result<(f64, f64), String>> {
-        let value = |index: Option<usize>| {
-            index
-                .and_then(|i| row.values[i].as_ref())
-                .map(FieldText::text)
-        };
-        if let Some(pair) = value(self.lat_lon) {
-            let Some((lat, lon)) = pair.split_once('|').or_else(|| pair.split_once(',')) else {
-                return Some(Err(format!(
-                    "location {pair:?} is not \"latitude|longitude\""
-                )));
-            };
-            return Some(
-                parse_number(lat, "latitude")
-                    .and_then(|lat| Ok((parse_number(lon, "longitude")?, lat)))
-                    .and_then(|(lon, lat)| world_position(lon, lat)),
-            );
-        }
-        match (value(self.latitude), value(self.longitude)) {
-            (None, None) => None,
-            (Some(_), None) => Some(Err("the longitude is missing".to_owned())),
-            (None, Some(_)) => Some(Err("the latitude is missing".to_owned())),
-            (Some(lat), Some(lon)) => Some(
-                parse_number(&lat, "latitude")
-                    .and_then(|lat| Ok((parse_number(&lon, "longitude")?, lat)))
-                    .and_then(|(lon, lat)| world_position(lon, lat)),
-            ),
-        }
-    }
-}
-
-/// Collects the column names that a reader must return, and remembers their positions.
-#[derive(Debug, Default)]
-struct ColumnList {
-    names: Vec<String>,
-}
-
-impl ColumnList {
-    fn add(&mut self, name: &str) -> usize {
-        if let Some(index) = self.names.iter().position(|n| n == name) {
-            return index;
-        }
-        self.names.push(name.to_owned());
-        self.names.len() - 1
-    }
-
-    fn add_location(&mut self, location: &LocationColumns) -> LocationIndices {
-        LocationIndices {
-            latitude: location.latitude.as_deref().map(|c| self.add(c)),
-            longitude: location.longitude.as_deref().map(|c| self.add(c)),
-            lat_lon: location.lat_lon.as_deref().map(|c| self.add(c)),
-        }
-    }
-
-    fn as_strs(&self) -> Vec<&str> {
-        self.names.iter().map(String::as_str).collect()
-    }
-}
-
-/// Reads the facility table: key, label and location of each facility.
-fn load_facilities(options: &FacilityOptions, base: &Path) -> Result<Vec<Facility>, DensityError> {
-    let path = if options.path.is_relative() {
-        base.join(&options.path)
-    } else {
-        options.path.clone()
-    };
-    let mut columns = ColumnList::default();
-    let key = columns.add(&options.key);
-    let name = options.name.as_deref().map(|c| columns.add(c));
-    let location = columns.add_location(&options.location);
-    let format = options
-        .format
-        .unwrap_or_else(|| PointFormat::from_path(&path));
-    let mut facilities = Vec::new();
-    let mut seen = HashMap::new();
-    read_rows(&path, format, &columns.as_strs(), &mut |row| {
-        // Keys are kept exactly as written: trailing spaces are part of them in Uwazi exports.
-        let Some(key_value) = row.values[key].as_ref().map(FieldText::text) else {
-            tracing::warn!(file = %path.display(), row = row.row, "facility without a key left out");
-            return;
-        };
-        if seen.insert(key_value.clone(), facilities.len()).is_some() {
-            tracing::warn!(file = %path.display(), row = row.row, key = key_value, "facility key repeated: the later row is left out");
-            return;
-        }
-        let label = name
-            .and_then(|i| row.values[i].as_ref())
-            .map_or_else(|| key_value.clone(), FieldText::text);
-        // Location columns come first; GeoJSON and OGR files may use their own geometry.
-        let located = location.read(&row).or_else(|| {
-            row.geometry.as_ref().map(|geometry| {
-                geometry
-                    .clone()
-                    .and_then(|(lon, lat)| world_position(lon, lat))
-            })
-        });
-        let position = match located {
-            Some(Ok(position)) => Some(position),
-            Some(Err(reason)) => {
-                tracing::warn!(file = %path.display(), row = row.row, key = key_value, reason, "facility location invalid");
-                None
-            }
-            None => None,
-        };
-        facilities.push(Facility {
-            key: key_value,
-            name: label.trim().to_owned(),
-            position,
-            points: Vec::new(),
-        });
-    })?;
-    if facilities
-        .iter()
-        .all(|facility| facility.position.is_none())
-    {
-        tracing::warn!(file = %path.display(), facilities = facilities.len(), "no facility has a location: name the location columns, or use a file with geometries");
-    }
-    Ok(facilities)
 }
 
 /// The dates and categories of one event of a row, before placement.
@@ -632,7 +460,12 @@ pub(super) fn load_points(
             "points loaded; rows or events not placed are listed in the source's TileJSON (the first {LOGGED_ROWS} are logged as warnings)"
         );
     } else {
-        tracing::info!(file = %path.display(), rows = loaded.rows, points = loaded.points.len(), "points loaded");
+        tracing::info!(
+            file = %path.display(),
+            rows = loaded.rows,
+            points = loaded.points.len(),
+            "points loaded",
+        );
     }
     Ok(loaded)
 }
