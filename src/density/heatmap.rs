@@ -246,6 +246,23 @@ pub(super) fn scale(points: &Points, filter: &Filter, z: u8, tile_size: f64, rad
     max
 }
 
+/// Returns the position on the ramp, 0 to 1, of a density against the zoom's scale.
+///
+/// The position follows the logarithm of the density. Counts of events are long-tailed: on a
+/// linear scale one facility with hundreds of events leaves a lone event at a fraction of a
+/// percent, which rounds to transparent.
+pub(super) fn ramp_position(density: f64, scale: f64) -> f64 {
+    if scale <= 0.0 {
+        return 0.0;
+    }
+    (density.ln_1p() / scale.ln_1p()).min(1.0)
+}
+
+/// Returns the density at a position on the ramp, the inverse of [`ramp_position`].
+pub(super) fn density_at(position: f64, scale: f64) -> f64 {
+    (position * scale.ln_1p()).exp_m1()
+}
+
 /// Colours a density grid with `ramp` against `scale`, as RGBA rows.
 pub(super) fn colour(grid: &DensityGrid, scale: f64, ramp: Ramp) -> Vec<u8> {
     // Transparent pixels keep the ramp's first colour, so that a client that interpolates
@@ -259,7 +276,8 @@ pub(super) fn colour(grid: &DensityGrid, scale: f64, ramp: Ramp) -> Vec<u8> {
     // cut-off edge.
     for (pixel, value) in grid.values.iter().enumerate() {
         if *value > 0.0 {
-            rgba[pixel * 4..pixel * 4 + 4].copy_from_slice(&ramp.colour(value / scale));
+            let position = ramp_position(*value, scale);
+            rgba[pixel * 4..pixel * 4 + 4].copy_from_slice(&ramp.colour(position));
         }
     }
     rgba
@@ -284,6 +302,24 @@ mod tests {
             );
         }
         assert!("rainbow".parse::<Ramp>().is_err());
+    }
+
+    #[test]
+    fn ramp_position_is_logarithmic_and_inverts() {
+        let scale = 1000.0;
+        assert!((ramp_position(scale, scale) - 1.0).abs() < 1e-12);
+        assert!(
+            (ramp_position(5000.0, scale) - 1.0).abs() < 1e-12,
+            "clamped"
+        );
+        assert!(
+            ramp_position(1.0, scale) > 0.09,
+            "one point is visible beside a thousand"
+        );
+        for density in [0.5, 1.0, 37.0, 999.0] {
+            let position = ramp_position(density, scale);
+            assert!((density_at(position, scale) - density).abs() < 1e-9);
+        }
     }
 
     #[test]

@@ -222,7 +222,7 @@ impl DensitySource {
             .iter()
             .map(|(t, [r, g, b, a])| {
                 json!({
-                    "value": t * max,
+                    "value": heatmap::density_at(*t, max),
                     "color": format!("#{r:02x}{g:02x}{b:02x}{a:02x}"),
                 })
             })
@@ -235,6 +235,7 @@ impl DensitySource {
             "stops": stops,
             "filter": filter.canonical,
             "unit": "weighted points within the kernel radius (a Gaussian kernel with peak 1)",
+            "scale": "logarithmic: a stop's position is ln(1 + value) / ln(1 + max)",
         })
     }
 
