@@ -303,6 +303,11 @@ impl Builder<'_> {
                 .filter(|&f| facilities[f as usize].position.is_some())
                 .collect();
             if located.is_empty() {
+                // A row with its own geometry stays where it is, still linked to its facility.
+                if let Some(Ok((lon, lat))) = &row.geometry {
+                    let facility = linked.first().copied().unwrap_or(NO_FACILITY);
+                    return world_position(*lon, *lat).map(|(x, y)| vec![(x, y, 1.0, facility)]);
+                }
                 return Err(if linked.is_empty() {
                     format!("facility {:?} not found in the facility table", raw_keys[0])
                 } else if raw_keys.len() == 1 {

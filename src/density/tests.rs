@@ -756,3 +756,48 @@ fn ogr_and_json_readers_agree() {
         assert!(from_json > 0.0);
     }
 }
+
+#[test]
+fn own_geometry_beats_an_unlocated_facility() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    std::fs::write(folder.path().join("sites.csv"), "key,lat,lon\nnorth,,\n").expect("write");
+    let path = folder.path().join("events.geojson");
+    std::fs::write(
+        &path,
+        r#"{"type":"FeatureCollection","features":[
+          {"type":"Feature","properties":{"site":"north"},"geometry":{"type":"Point","coordinates":[127,40]}},
+          {"type":"Feature","properties":{"site":"elsewhere"},"geometry":{"type":"Point","coordinates":[128,41]}},
+          {"type":"Feature","properties":{"site":"north"},"geometry":null}]}"#,
+    )
+    .expect("write");
+    let options = DensityOptions {
+        facility: Some("site".to_owned()),
+        facilities: Some(options::FacilityOptions {
+            path: "sites.csv".into(),
+            format: None,
+            key: "key".to_owned(),
+            name: None,
+            location: options::LocationColumns {
+                latitude: Some("lat".to_owned()),
+                longitude: Some("lon".to_owned()),
+                lat_lon: None,
+            },
+        }),
+        ..DensityOptions::default()
+    };
+    let source = DensitySource::open(&path, options).expect("open");
+    let loaded = source.loaded();
+    assert_eq!(loaded.points.len(), 2, "rows 1 and 2 by their geometry");
+    assert_eq!(loaded.unplaced.len(), 1);
+    assert_eq!(loaded.unplaced[0].row, 3);
+    assert!(
+        loaded.unplaced[0].reason.contains("has no location"),
+        "{:?}",
+        loaded.unplaced
+    );
+    assert_eq!(
+        loaded.facilities[0].points.len(),
+        1,
+        "row 1 stays linked to its facility"
+    );
+}
