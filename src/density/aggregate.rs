@@ -211,6 +211,7 @@ fn cells_layer(
     // lie within `radius` of that centre.
     let cell_area = PixelBox::around(tile, TILE_SIZE, radius);
     let point_area = PixelBox::around(tile, TILE_SIZE, 2.0 * radius);
+
     let mut slots: HashMap<Cell, usize> = HashMap::new();
     let mut tallies: Vec<(Cell, Tally)> = Vec::new();
     let mut previous: Option<(Cell, usize)> = None;
@@ -238,6 +239,7 @@ fn cells_layer(
         };
         tallies[slot].1.add(points, index);
     });
+
     tallies.sort_by_key(|(cell, _)| cell_id(*cell));
     let own = PixelBox::around(tile, TILE_SIZE, 0.0);
     for (cell, tally) in &tallies {

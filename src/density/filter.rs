@@ -10,9 +10,6 @@ use super::heatmap::Ramp;
 use super::options::MAX_RADIUS_PX;
 use super::points::Points;
 
-/// The query parameters that density requests read. Others are left to other handlers.
-pub const PARAMETERS: [&str; 6] = ["from", "to", "category", "facility", "radius", "ramp"];
-
 /// A request's filter, resolved against one source.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {

@@ -160,6 +160,7 @@ pub(super) fn density(
         max_x: (origin_x + padded as i64) as f64,
         max_y: (origin_y + padded as i64) as f64,
     };
+
     let mut any = false;
     for_points_in(points, z, tile_size, &area, |index, px, py| {
         if !filter.matches(points, index) {
@@ -178,6 +179,7 @@ pub(super) fn density(
             values: Vec::new(),
         };
     }
+
     let weights = kernel(radius);
     // Horizontal pass over every padded row, keeping only the tile's columns.
     let mut horizontal = vec![0.0_f64; padded * size];
@@ -191,6 +193,7 @@ pub(super) fn density(
             horizontal[row * size + column] = window.iter().zip(&weights).map(|(v, w)| v * w).sum();
         }
     }
+
     let mut values = vec![0.0_f64; size * size];
     for row in 0..size {
         for column in 0..size {

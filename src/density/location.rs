@@ -1,5 +1,5 @@
-//! Locations of rows: latitude and longitude columns, or one `lat|lon` column, as fractions of
-//! the Web Mercator square; and the list of columns a reader returns.
+//! Locations of rows, from latitude and longitude columns or one `lat|lon` column, as
+//! fractions of the Web Mercator square. Also the list of columns that a reader returns.
 
 use super::options::LocationColumns;
 use super::read::{FieldText, RawRow};

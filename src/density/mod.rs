@@ -31,7 +31,7 @@ pub use self::aggregate::{EXTENT, MAX_POINTS_PER_TILE};
 pub use self::date::{DateOrder, DateRange};
 pub use self::error::DensityError;
 pub use self::facility::Facility;
-pub use self::filter::{Filter, HeatmapRequest, InvalidParameter, PARAMETERS, parse_query};
+pub use self::filter::{Filter, HeatmapRequest, InvalidParameter, parse_query};
 pub use self::heatmap::Ramp;
 pub use self::options::{
     Columns, DensityOptions, EventColumns, FacilityOptions, FacilityWeights, GridShape,

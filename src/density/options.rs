@@ -183,6 +183,7 @@ impl DensityOptions {
                 "it must not exceed maxzoom",
             );
         }
+
         let cell_ok = match self.grid {
             GridShape::Square => {
                 (4..=256).contains(&self.cell_size) && self.cell_size.is_power_of_two()
@@ -210,6 +211,7 @@ impl DensityOptions {
         {
             return invalid("heatmap_radius_m", metres.to_string(), "use metres above 0");
         }
+
         let own = &self.location;
         if own.latitude.is_some() != own.longitude.is_some() {
             return invalid(

@@ -82,7 +82,7 @@ pub struct LoadedPoints {
     pub unplaced_count: usize,
     /// Rows read from the file.
     pub rows: usize,
-    /// Events served (a row may hold several, and an event at several facilities is one).
+    /// Events served (a row may contain several, and an event at several facilities is one).
     pub events: usize,
     /// First and last day of the dated points.
     pub date_span: Option<DateRange>,
