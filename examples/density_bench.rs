@@ -223,6 +223,58 @@ fn main() {
             &[("from", "2020"), ("category", "threat_type::attack")],
         );
     }
+    let nkpd = Path::new(&shared).join("nkpd-korea-future-export/NKPD_detainees.csv");
+    if nkpd.exists() {
+        let source = open(&nkpd, NKPD_OPTIONS);
+        let samples: Vec<(f64, f64)> = source
+            .loaded()
+            .facilities
+            .iter()
+            .filter(|facility| facility.position.is_some())
+            .filter_map(|facility| facility_lonlat(&nkpd, &facility.key))
+            .collect();
+        run(
+            &source,
+            "NKPD detention events",
+            &samples,
+            &[
+                ("from", "2000"),
+                ("to", "2009"),
+                ("category", "Torture & CID"),
+            ],
+        );
+    }
+}
+
+/// Options of the NKPD export: three events per row, joined to facilities by name.
+const NKPD_OPTIONS: &str = r#"
+kind = "points"
+facility = "Related Penal Facilities"
+facility_separator = "|"
+category_separator = "|"
+category_suffix = "_"
+events = [
+  { date = "Event 1 Date Range", categories = "Event 1 Violations" },
+  { date = "Event 2 Date Range", categories = "Event 2 Violations" },
+  { date = "Event 3 Date Range", categories = "Event 3 Violation" },
+]
+[facilities]
+path = "NKPD_penal_facilities.csv"
+key = "Title"
+lat_lon = "Geolocation"
+"#;
+
+/// Reads the `lat|lon` location of the NKPD facility `key` beside the detainees file.
+fn facility_lonlat(detainees: &Path, key: &str) -> Option<(f64, f64)> {
+    let path = detainees.with_file_name("NKPD_penal_facilities.csv");
+    let mut reader = csv::Reader::from_path(path).ok()?;
+    reader.records().filter_map(Result::ok).find_map(|record| {
+        if record.get(0)? != key {
+            return None;
+        }
+        let (lat, lon) = record.get(3)?.split_once('|')?;
+        Some((lon.trim().parse().ok()?, lat.trim().parse().ok()?))
+    })
 }
 
 /// Reads the `longitude` and `latitude` columns of a CSV file, skipping empty values.
