@@ -7,7 +7,7 @@
 //! Generates POINTS clustered points (default 1,000,000) with dates and two-level categories
 //! into a temporary CSV and loads it as a density source. Then renders distinct tiles that
 //! contain data at zooms 0 to 14, without and with a filter, as MVT cells and as heat maps.
-//! Each tile is rendered once, so the source's tile cache never answers. Prints p50 and p99
+//! Each tile is rendered once, without the source's tile cache. Prints p50 and p99
 //! per kind of request. With SHARED_DATA_FOLDER, also measures the Washington Post
 //! shootings and the NKPD export found there.
 
