@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod collection;
 pub mod config;
+pub mod density;
 pub mod floorplan;
 pub mod format;
 pub mod gdal_ffi;

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::archive::Archive;
 use crate::collection::{Collection, CollectionKind, CollectionOptions};
 use crate::config::{self, Config, SourceConfig};
+use crate::density::{DensityOptions, DensitySource};
 use crate::floorplan::{FloorplanOptions, FloorplanSource};
 use crate::format::TileFormat;
 use crate::raster::{RasterOptions, RasterSource};
@@ -22,6 +23,8 @@ use crate::vector::{VectorOptions, VectorSource};
 pub enum SourceKind {
     Raster,
     Vector,
+    /// Points served as aggregation (MVT) and heat-map (PNG) tiles.
+    Density,
 }
 
 /// The backend that produces a source's tiles.
@@ -36,6 +39,7 @@ pub enum Backend {
     Archive(Archive),
     Floorplan(FloorplanSource),
     Collection(Collection),
+    Density(DensitySource),
 }
 
 /// A served source: its id, descriptive metadata and backend.
@@ -68,6 +72,7 @@ impl Source {
                     SourceKind::Raster
                 }
             }
+            Backend::Density(_) => SourceKind::Density,
         }
     }
 
@@ -75,7 +80,7 @@ impl Source {
     pub fn format(&self) -> TileFormat {
         match &self.backend {
             Backend::Raster(raster) => raster.options().format,
-            Backend::Vector(_) | Backend::Floorplan(_) => TileFormat::Mvt,
+            Backend::Vector(_) | Backend::Floorplan(_) | Backend::Density(_) => TileFormat::Mvt,
             Backend::Archive(archive) => archive.metadata().format,
             Backend::Collection(collection) => collection.format(),
         }
@@ -88,6 +93,10 @@ impl Source {
             Backend::Raster(_) | Backend::Collection(_) => format.is_raster(),
             Backend::Vector(_) | Backend::Floorplan(_) => format == TileFormat::Mvt,
             Backend::Archive(archive) => archive.metadata().format == format,
+            // Aggregation in MVT; heat maps need alpha, which JPEG lacks.
+            Backend::Density(_) => {
+                matches!(format, TileFormat::Mvt | TileFormat::Png | TileFormat::Webp)
+            }
         }
     }
 
@@ -101,6 +110,7 @@ impl Source {
                 (options.minzoom, options.maxzoom)
             }
             Backend::Collection(collection) => (collection.minzoom(), collection.maxzoom()),
+            Backend::Density(density) => (density.options().minzoom, density.options().maxzoom),
         }
     }
 
@@ -111,6 +121,7 @@ impl Source {
             Backend::Archive(archive) => archive.metadata().bounds,
             Backend::Floorplan(plan) => plan.vector().bounds_lonlat(),
             Backend::Collection(collection) => collection.bounds_lonlat(),
+            Backend::Density(density) => density.bounds_lonlat(),
         }
     }
 
@@ -118,6 +129,12 @@ impl Source {
     /// neighbours by the buffer, across the antimeridian too, so its buffered bounds are
     /// compared, split where they pass ±180°.
     pub fn touches(&self, tile: TileCoord) -> bool {
+        // Cells and heat-map kernels reach beyond the points, and a parent's cells or heat
+        // overzoomed by a client would show wrong counts, so every tile is served (204 when
+        // empty) instead of 404 outside the bounds.
+        if matches!(self.backend, Backend::Density(_)) {
+            return true;
+        }
         let data = tile::bbox_lonlat_to_mercator(&self.bounds_lonlat());
         let vector = match &self.backend {
             Backend::Vector(vector) => Some(vector),
@@ -133,7 +150,7 @@ impl Source {
                     .iter()
                     .any(|(part, _)| part.intersects(&data))
             }
-            _ => tile.bounds_mercator().intersects(&data),
+            None => tile.bounds_mercator().intersects(&data),
         }
     }
 
@@ -208,6 +225,14 @@ impl Source {
                     tilejson[key] = value;
                 }
                 tilejson["tessera:coverage"] = json!(self.coverage_tilejson_url(base_url));
+            }
+            Backend::Density(density) => {
+                density.extend_tilejson(
+                    &mut tilejson,
+                    base_url,
+                    &self.id,
+                    &crate::density::Filter::default(),
+                );
             }
         }
         tilejson
@@ -390,7 +415,20 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
     let options = toml::Value::Table(source_config.options.clone());
     let options_error =
         |error: toml::de::Error| format!("invalid options for source {id:?}: {error}");
-    let backend = if path.is_dir() || source_config.options.contains_key("kind") {
+    let is_points = source_config
+        .options
+        .get("kind")
+        .and_then(toml::Value::as_str)
+        == Some("points");
+    let backend = if is_points {
+        let options = DensityOptions::deserialize(options).map_err(options_error)?;
+        let points_path = path.clone();
+        let density =
+            tokio::task::spawn_blocking(move || DensitySource::open(&points_path, options))
+                .await
+                .map_err(|error| format!("loading the points panicked: {error}"))?;
+        Backend::Density(density.map_err(|error| error.to_string())?)
+    } else if path.is_dir() || source_config.options.contains_key("kind") {
         let options = CollectionOptions::deserialize(options).map_err(options_error)?;
         let folder = path.clone();
         let collection = tokio::task::spawn_blocking(move || Collection::open(&folder, &options))

@@ -362,6 +362,17 @@ async function composeStyle(styleId) {
     style.sources[sourceName] = isVector
       ? { type: 'vector', url: source.tilejson }
       : { type: 'raster', url: source.tilejson, tileSize: 256 };
+    if (source.kind === 'density') {
+      // A density source's TileJSON describes its MVT cells; the viewer shows its heat map.
+      style.sources[sourceName] = {
+        type: 'raster',
+        tiles: [source.tilejson.replace(/\.json$/, '/{z}/{x}/{y}.png')],
+        tileSize: 256,
+        minzoom: source.minzoom,
+        maxzoom: source.maxzoom,
+        attribution: source.attribution ?? undefined,
+      };
+    }
     const layers = isVector
       ? vectorLayers(source, sourceName, colors)
       : rasterLayers(source, sourceName);

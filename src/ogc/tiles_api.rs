@@ -111,7 +111,7 @@ pub fn conformance() -> Value {
 fn data_type(layer: &LayerDescription) -> &'static str {
     match layer.kind {
         SourceKind::Raster => "map",
-        SourceKind::Vector => "vector",
+        SourceKind::Vector | SourceKind::Density => "vector",
     }
 }
 
@@ -122,7 +122,9 @@ pub fn collection(layer: &LayerDescription, base: &str, has_items: bool) -> Valu
     let b = &layer.bounds;
     let tiles_rel = match layer.kind {
         SourceKind::Raster => "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map",
-        SourceKind::Vector => "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+        SourceKind::Vector | SourceKind::Density => {
+            "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+        }
     };
     let mut links = vec![
         link("self", "application/json", &url),

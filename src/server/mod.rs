@@ -1,5 +1,6 @@
 //! The HTTP server: routes, shared state, caching headers, CORS and metrics.
 
+mod density;
 mod metrics;
 mod models;
 mod ogc_api;
@@ -100,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ogc/collections/{id}/tiles/{set}/{z}/{row}/{col}", get(ogc_api::tile))
         .route("/ogc/tileMatrixSets", get(ogc_api::tile_matrix_sets))
         .route("/ogc/tileMatrixSets/{set}", get(ogc_api::tile_matrix_set))
+        .route("/density/{source}/legend.json", get(density::get_legend))
         .fallback(not_found)
         .layer(middleware::from_fn(metrics::record))
         .layer(

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::problem::Problem;
 use super::{AppState, base_url, cached_response};
 use crate::collection::Period;
+use crate::density::{Filter, HeatmapRequest};
 use crate::format::{Compression, TileFormat};
 use crate::raster::Resampling;
 use crate::source::{Backend, Source};
@@ -93,11 +94,16 @@ pub(super) struct TileQuery {
 }
 
 /// `GET /tiles/{source}/{z}/{x}/{name}`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the checks of a tile request read best in order, in one place"
+)]
 #[tracing::instrument(name = "tile", skip_all, fields(source, tile.z, tile.x, tile.y))]
 pub(super) async fn get_tile(
     State(state): State<AppState>,
     path: Result<Path<(String, String, String, String)>, PathRejection>,
     query: Result<Query<TileQuery>, QueryRejection>,
+    pairs: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let Path((id, z, x, name)) = path.map_err(|rejection| path_problem(&rejection))?;
@@ -131,7 +137,8 @@ pub(super) async fn get_tile(
             ),
         ));
     }
-    let options = request_options(&source, &query)?;
+    let mut options = request_options(&source, &query)?;
+    options.density = super::density::density_query(&source, pairs)?;
     tile_response(
         &state,
         &source,
@@ -170,6 +177,7 @@ pub(super) async fn tile_response(
     }
 
     let accepts_gzip = accepts_gzip(headers);
+    let date = options.date;
     let rendered = render(state, source, tile, scale, format, options).await?;
     let Some((bytes, compression)) = rendered else {
         let mut response = StatusCode::NO_CONTENT.into_response();
@@ -204,7 +212,7 @@ pub(super) async fn tile_response(
         (other, _, _) => (bytes, other),
     };
     let mut response = cached_response(state, headers, bytes, format.media_type());
-    if let Some(value) = shown_date_header(source, tile, options.date) {
+    if let Some(value) = shown_date_header(source, tile, date) {
         response.headers_mut().insert(SHOWN_DATE, value);
     }
     if let Some(encoding) = compression.content_encoding() {
@@ -221,10 +229,12 @@ pub(super) async fn tile_response(
 }
 
 /// The query parameters of a tile request, checked.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct RequestOptions {
     pub(super) resampling: Option<Resampling>,
     pub(super) date: Option<Period>,
+    /// The filter and heat-map settings of a density source.
+    pub(super) density: Option<(Filter, HeatmapRequest)>,
 }
 
 fn request_options(source: &Source, query: &TileQuery) -> Result<RequestOptions, Problem> {
@@ -236,7 +246,11 @@ fn request_options(source: &Source, query: &TileQuery) -> Result<RequestOptions,
         ),
     };
     let date = parse_date(source, query.date.as_deref())?;
-    Ok(RequestOptions { resampling, date })
+    Ok(RequestOptions {
+        resampling,
+        date,
+        density: None,
+    })
 }
 
 /// The response header that names the scene date a tile of a dated layer shows.
@@ -313,7 +327,8 @@ async fn render(
                 Backend::Raster(_)
                 | Backend::Vector(_)
                 | Backend::Floorplan(_)
-                | Backend::Collection(_) => {
+                | Backend::Collection(_)
+                | Backend::Density(_) => {
                     let worker_source = Arc::clone(&source);
                     let result = state
                         .workers
@@ -344,7 +359,11 @@ fn render_blocking(
     options: RequestOptions,
     deadline: Instant,
 ) -> Result<Option<Vec<u8>>, Problem> {
-    let RequestOptions { resampling, date } = options;
+    let RequestOptions {
+        resampling,
+        date,
+        density,
+    } = options;
     // A job that waited in the queue past its deadline has no client left to respond to.
     let timed_out = || {
         Problem::unavailable(format!(
@@ -397,6 +416,18 @@ fn render_blocking(
                     source.id
                 ))
             }),
+        Backend::Density(points) => {
+            let (filter, heat) = density.unwrap_or_default();
+            points
+                .tile(tile, scale, format, &filter, heat)
+                .map_err(|error| {
+                    tracing::error!(source = %source.id, %tile, %error, "density tile failed");
+                    Problem::internal(format!(
+                        "rendering tile {tile} of {:?} failed: {error}",
+                        source.id
+                    ))
+                })
+        }
         Backend::Archive(_) => Ok(None),
     }
 }
@@ -459,6 +490,7 @@ pub(super) async fn get_tilejson(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<TileQuery>, QueryRejection>,
+    pairs: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let Path(file) = path.map_err(|rejection| path_problem(&rejection))?;
@@ -471,12 +503,19 @@ pub(super) async fn get_tilejson(
     };
     let source = find_source(&state, id)?;
     let date = parse_date(&source, query.date.as_deref())?;
-    let mut tilejson = source.tilejson(&base_url(&state, &headers));
+    let base = base_url(&state, &headers);
+    let mut tilejson = source.tilejson(&base);
     if let Some(date) = date
         && let Some(url) = tilejson["tiles"][0].as_str()
     {
         tilejson["tiles"][0] = serde_json::json!(format!("{url}?date={date}"));
         tilejson["tessera:date"] = serde_json::json!(date);
+    }
+    if let (Backend::Density(points), Some((filter, _))) = (
+        &source.backend,
+        super::density::density_query(&source, pairs)?,
+    ) {
+        points.extend_tilejson(&mut tilejson, &base, &source.id, &filter);
     }
     let body = tilejson.to_string();
     Ok(cached_response(

@@ -170,8 +170,8 @@ async fn get_tile(
         })?),
     };
     let options = RequestOptions {
-        resampling: None,
         date,
+        ..RequestOptions::default()
     };
     tile_response(
         state,
