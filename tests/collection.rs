@@ -104,6 +104,54 @@ async fn dated_layer_selects_newest_at_or_before() {
     }
 }
 
+/// WMTS lists the scene dates as the TIME dimension, and a TIME value selects that date's
+/// scene, as `date` does on the XYZ route.
+#[tokio::test]
+async fn wmts_time_selects_the_dated_scene() {
+    let server = naip_server().await;
+    let capabilities = server
+        .get("/wmts/1.0.0/WMTSCapabilities.xml")
+        .await
+        .text()
+        .await
+        .expect("capabilities");
+    for date in ["2009-08-18", "2014-07-20", "2020-08-31"] {
+        assert!(
+            capabilities.contains(&format!("<Value>{date}</Value>")),
+            "TIME lists {date}"
+        );
+    }
+    let tile = naip_tile();
+    for (time, single) in [("2009-08-18", "d2009"), ("2014-07-20", "d2014")] {
+        let rest = format!(
+            "/wmts/1.0.0/naip/default/{time}/WebMercatorQuad/{}/{}/{}.png",
+            tile.z, tile.y, tile.x
+        );
+        let kvp = format!(
+            "/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=naip&STYLE=default&FORMAT=image/png&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX={}&TILEROW={}&TILECOL={}&TIME={time}",
+            tile.z, tile.y, tile.x
+        );
+        let expected = tile_bytes(&server, &tile_path(single, tile, "")).await;
+        assert!(
+            tile_bytes(&server, &rest).await == expected,
+            "REST TIME={time}"
+        );
+        assert!(
+            tile_bytes(&server, &kvp).await == expected,
+            "KVP TIME={time}"
+        );
+    }
+    let undated = format!(
+        "/wmts/1.0.0/naip/default/2011-01-01/WebMercatorQuad/{}/{}/{}.png",
+        tile.z, tile.y, tile.x
+    );
+    assert_eq!(
+        server.get(&undated).await.status(),
+        400,
+        "a TIME not listed"
+    );
+}
+
 #[tokio::test]
 async fn dated_tile_names_its_date() {
     let server = naip_server().await;
