@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod config;
+pub mod enhance;
 pub mod format;
 pub mod gdal_ffi;
 pub mod info;

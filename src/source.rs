@@ -168,6 +168,7 @@ impl Source {
                 let info = raster.info();
                 tilejson["tessera:native_resolution_m"] = json!(info.resolution_metres.0);
                 tilejson["tessera:native_zoom"] = json!(info.native_zoom());
+                tilejson["tessera:enhancement"] = raster.enhancement_tilejson();
             }
         }
         tilejson

@@ -6,6 +6,7 @@
 
 mod cog;
 pub mod encode;
+mod enhanced;
 mod info;
 mod options;
 mod render;
@@ -16,6 +17,7 @@ use gdal::Dataset;
 use thiserror::Error;
 
 pub use self::cog::CogLayout;
+pub use self::enhanced::RenderedTile;
 pub use self::info::{BandInfo, RasterInfo, read_info};
 pub use self::options::{RasterOptions, Resampling, Rescale};
 use crate::format::TileFormat;
@@ -102,6 +104,8 @@ pub struct RasterSource {
     minzoom: u8,
     maxzoom: u8,
     cog: Option<CogLayout>,
+    /// The scene's dark object for haze correction, found on first use.
+    dark_object: std::sync::OnceLock<crate::enhance::DarkObject>,
 }
 
 impl RasterSource {
@@ -155,6 +159,7 @@ impl RasterSource {
             minzoom,
             maxzoom,
             cog,
+            dark_object: std::sync::OnceLock::new(),
         })
     }
 

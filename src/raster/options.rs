@@ -8,6 +8,7 @@ use gdal::Dataset;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{RasterError, RasterInfo};
+use crate::enhance::{SourceEnhance, Steps};
 use crate::format::TileFormat;
 
 /// The resampling filter used when warping source pixels onto the tile grid.
@@ -149,6 +150,23 @@ pub struct RasterOptions {
     pub format: TileFormat,
     /// Overrides the nodata value stored in the file.
     pub nodata: Option<f64>,
+    /// Whether tiles finer than the scene are enhanced (`auto`) or plainly warped (`none`).
+    pub enhance: SourceEnhance,
+    /// Adds CLAHE (local contrast) to the enhancement.
+    pub clahe: bool,
+    /// Adds haze correction (dark-object subtraction) to the enhancement.
+    pub haze: bool,
+}
+
+impl RasterOptions {
+    /// Returns the enhancement steps this source applies when a request does not name any.
+    pub fn enhance_steps(&self) -> Steps {
+        Steps {
+            clahe: self.clahe,
+            haze: self.haze,
+            ..Steps::sharpened()
+        }
+    }
 }
 
 impl Default for RasterOptions {
@@ -161,6 +179,9 @@ impl Default for RasterOptions {
             maxzoom: None,
             format: TileFormat::Png,
             nodata: None,
+            enhance: SourceEnhance::default(),
+            clahe: false,
+            haze: false,
         }
     }
 }

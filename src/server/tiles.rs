@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use super::problem::Problem;
 use super::{AppState, base_url, cached_response};
+use crate::enhance::{Applied, EnhanceRequest};
 use crate::format::{Compression, TileFormat};
-use crate::raster::Resampling;
+use crate::raster::{RenderedTile, Resampling};
 use crate::source::{Backend, Source};
 use crate::tile::TileCoord;
 
@@ -86,6 +87,40 @@ fn find_source(state: &AppState, id: &str) -> Result<Arc<Source>, Problem> {
 #[derive(Debug, Deserialize)]
 pub(super) struct TileQuery {
     resampling: Option<String>,
+    enhance: Option<String>,
+}
+
+impl TileQuery {
+    /// Parses the query's `resampling` and `enhance` into the options of a render.
+    fn render_options(&self, scale: u32, format: TileFormat) -> Result<RenderOptions, Problem> {
+        let resampling = match &self.resampling {
+            None => None,
+            Some(text) => Some(
+                text.parse::<Resampling>()
+                    .map_err(|message| Problem::bad_parameter("resampling", message))?,
+            ),
+        };
+        let enhance = match &self.enhance {
+            None => EnhanceRequest::Auto,
+            Some(text) => text
+                .parse::<EnhanceRequest>()
+                .map_err(|message| Problem::bad_parameter("enhance", message))?,
+        };
+        Ok(RenderOptions {
+            scale,
+            format,
+            resampling,
+            enhance,
+        })
+    }
+}
+
+/// Says in the response which enhancement steps made the tile's pixels.
+fn insert_enhancement_header(response: &mut Response, applied: &Applied) {
+    response.headers_mut().insert(
+        crate::enhance::HEADER,
+        HeaderValue::from_str(&applied.header_value()).expect("the steps are ASCII"),
+    );
 }
 
 /// `GET /tiles/{source}/{z}/{x}/{name}`.
@@ -127,13 +162,7 @@ pub(super) async fn get_tile(
             ),
         ));
     }
-    let resampling = match &query.resampling {
-        None => None,
-        Some(text) => Some(
-            text.parse::<Resampling>()
-                .map_err(|message| Problem::bad_parameter("resampling", message))?,
-        ),
-    };
+    let options = query.render_options(tile_name.scale, format)?;
     let (minzoom, maxzoom) = source.zoom_range();
     if tile.z < minzoom || tile.z > maxzoom {
         return Err(Problem::not_found(format!(
@@ -148,8 +177,8 @@ pub(super) async fn get_tile(
     }
 
     let accepts_gzip = accepts_gzip(&headers);
-    let rendered = render(&state, &source, tile, tile_name.scale, format, resampling).await?;
-    let Some((bytes, compression)) = rendered else {
+    let rendered = render(&state, &source, tile, options).await?;
+    let Some((bytes, compression, enhancement)) = rendered else {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.headers_mut().insert(
             header::CACHE_CONTROL,
@@ -192,18 +221,32 @@ pub(super) async fn get_tile(
             .headers_mut()
             .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
+    if let Some(applied) = enhancement {
+        insert_enhancement_header(&mut response, &applied);
+    }
     Ok(response)
 }
 
-/// Produces the tile's bytes and their compression, or `None` for an empty tile.
+/// What a tile request asks of its source beyond the tile itself.
+#[derive(Debug, Clone, Copy)]
+struct RenderOptions {
+    scale: u32,
+    format: TileFormat,
+    resampling: Option<Resampling>,
+    enhance: EnhanceRequest,
+}
+
+/// The bytes of a tile, their compression, and the enhancement applied to imagery.
+type Rendered = (Vec<u8>, Compression, Option<Applied>);
+
+/// Produces the tile's bytes, their compression and its enhancement, or `None` for an empty
+/// tile.
 async fn render(
     state: &AppState,
     source: &Arc<Source>,
     tile: TileCoord,
-    scale: u32,
-    format: TileFormat,
-    resampling: Option<Resampling>,
-) -> Result<Option<(Vec<u8>, Compression)>, Problem> {
+    options: RenderOptions,
+) -> Result<Option<Rendered>, Problem> {
     let id = source.id.clone();
     let limit = Duration::from_secs_f64(state.config.tile_timeout);
     let deadline = Instant::now() + limit;
@@ -216,7 +259,7 @@ async fn render(
                     archive
                         .get_tile(tile)
                         .await
-                        .map(|bytes| bytes.map(|b| (b.to_vec(), compression)))
+                        .map(|bytes| bytes.map(|b| (b.to_vec(), compression, None)))
                         .map_err(|error| {
                             Problem::internal(format!(
                                 "reading tile {tile} of {:?} failed: {error}",
@@ -228,19 +271,12 @@ async fn render(
                     let worker_source = Arc::clone(&source);
                     let result = state
                         .workers
-                        .run(move || {
-                            render_blocking(
-                                &worker_source,
-                                tile,
-                                scale,
-                                format,
-                                resampling,
-                                deadline,
-                            )
-                        })
+                        .run(move || render_blocking(&worker_source, tile, options, deadline))
                         .await
                         .map_err(|error| Problem::internal(error.to_string()))?;
-                    result.map(|bytes| bytes.map(|b| (b, Compression::None)))
+                    result.map(|tile| {
+                        tile.map(|tile| (tile.bytes, Compression::None, tile.enhancement))
+                    })
                 }
             }
         }
@@ -257,11 +293,9 @@ async fn render(
 fn render_blocking(
     source: &Source,
     tile: TileCoord,
-    scale: u32,
-    format: TileFormat,
-    resampling: Option<Resampling>,
+    options: RenderOptions,
     deadline: Instant,
-) -> Result<Option<Vec<u8>>, Problem> {
+) -> Result<Option<RenderedTile>, Problem> {
     // A job that waited in the queue past its deadline has no client left to respond to.
     let timed_out = || {
         Problem::unavailable(format!(
@@ -274,9 +308,17 @@ fn render_blocking(
     }
     match &source.backend {
         Backend::Raster(raster) => {
-            let resampling = resampling.unwrap_or(raster.options().resampling);
+            let resampling = options.resampling.unwrap_or(raster.options().resampling);
+            let tile_size = 256 * options.scale;
             raster
-                .render(tile, 256 * scale, format, resampling, deadline)
+                .render_enhanced(
+                    tile,
+                    tile_size,
+                    options.format,
+                    resampling,
+                    options.enhance,
+                    deadline,
+                )
                 .map_err(|error| {
                     if Instant::now() >= deadline {
                         return timed_out();
@@ -288,7 +330,7 @@ fn render_blocking(
                     ))
                 })
         }
-        Backend::Vector(vector) => vector.tile(tile).map_err(|error| {
+        Backend::Vector(vector) => vector.tile(tile).map(plain).map_err(|error| {
             tracing::error!(source = %source.id, %tile, %error, "vector tile failed");
             Problem::internal(format!(
                 "encoding tile {tile} of {:?} failed: {error}",
@@ -297,6 +339,14 @@ fn render_blocking(
         }),
         Backend::Archive(_) => Ok(None),
     }
+}
+
+/// Wraps the bytes of a tile that no enhancement touched.
+fn plain(bytes: Option<Vec<u8>>) -> Option<RenderedTile> {
+    bytes.map(|bytes| RenderedTile {
+        bytes,
+        enhancement: None,
+    })
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {

@@ -1,0 +1,285 @@
+//! The enhancement of one tile: the work grid to warp, then haze, enlargement, sharpening and
+//! CLAHE, then the crop of the margin.
+
+use super::clahe::{self, CLIP_LIMIT, Grid};
+use super::resample::{Filter, Window, enlarge};
+use super::sharpen::{sharpen_parameters, unsharp_mask};
+use super::{Applied, DarkObject, Steps};
+use crate::tile::Bbox;
+
+/// Work pixels beyond the output margin that the Lanczos3 filter reads when enlarging: its
+/// support is 3 source pixels, and one more absorbs rounding of the window.
+const FILTER_SUPPORT: u32 = 4;
+
+/// The work grid of an enhanced tile. The tile's extent is divided into `work_size` pixels,
+/// about as fine as the scene, and widened by `work_margin` of them on each side. Neighbouring
+/// tiles' grids are one lattice, so both warp the same values along their shared border.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Geometry {
+    /// Ratio of the scene's ground pixel size to the tile's.
+    pub factor: f64,
+    pub tile_size: u32,
+    /// Work pixels across the tile: `ceil(tile_size / factor)`.
+    pub work_size: u32,
+    /// Work pixels added on each side of the tile.
+    pub work_margin: u32,
+    /// Output pixels added on each side of the tile before the filters run, cropped last.
+    pub out_margin: u32,
+    /// CLAHE region size in output pixels: a quarter of the tile.
+    pub clahe_region: u32,
+}
+
+/// Plans the work grid of a tile of `tile_size` pixels enlarged by `factor` with `steps`.
+pub fn geometry(factor: f64, tile_size: u32, steps: Steps) -> Geometry {
+    let work_size = (f64::from(tile_size) / factor).ceil().max(1.0) as u32;
+    let scale = f64::from(tile_size) / f64::from(work_size);
+    let clahe_region = (tile_size / 4).max(1);
+    let mut out_margin = 2;
+    if steps.sharpen {
+        out_margin += sharpen_parameters(factor).radius() as u32;
+    }
+    if steps.clahe {
+        out_margin += clahe_region;
+    }
+    let work_margin = (f64::from(out_margin) / scale).ceil() as u32 + FILTER_SUPPORT;
+    Geometry {
+        factor,
+        tile_size,
+        work_size,
+        work_margin,
+        out_margin,
+        clahe_region,
+    }
+}
+
+impl Geometry {
+    /// Returns the work image's width and height in pixels.
+    pub fn work_pixels(&self) -> u32 {
+        self.work_size + 2 * self.work_margin
+    }
+
+    /// Returns the extent of the work image: the tile's extent widened by the work margin.
+    pub fn work_bounds(&self, tile_bounds: &Bbox) -> Bbox {
+        let pixel = tile_bounds.width() / f64::from(self.work_size);
+        let margin = pixel * f64::from(self.work_margin);
+        Bbox::new(
+            tile_bounds.min_x - margin,
+            tile_bounds.min_y - margin,
+            tile_bounds.max_x + margin,
+            tile_bounds.max_y + margin,
+        )
+    }
+}
+
+/// Enhances a tile from `work`, the RGBA pixels warped onto `geometry`'s work grid, and
+/// returns the tile's RGBA pixels and what was applied. Haze correction needs the scene's
+/// `dark` object; without one it is left out, and `Applied` says so.
+pub fn enhance_area(
+    work: &[u8],
+    geometry: &Geometry,
+    steps: Steps,
+    dark: Option<&DarkObject>,
+) -> (Vec<u8>, Applied) {
+    let scale = f64::from(geometry.tile_size) / f64::from(geometry.work_size);
+    let out_margin_work = f64::from(geometry.out_margin) / scale;
+    let window = Window {
+        left: f64::from(geometry.work_margin) - out_margin_work,
+        top: f64::from(geometry.work_margin) - out_margin_work,
+        width: f64::from(geometry.work_size) + 2.0 * out_margin_work,
+        height: f64::from(geometry.work_size) + 2.0 * out_margin_work,
+    };
+    let out_size = geometry.tile_size + 2 * geometry.out_margin;
+    let grid = Grid {
+        origin: geometry.out_margin as usize,
+        region: geometry.clahe_region as usize,
+    };
+    let work_size = geometry.work_pixels();
+    let (wide, applied) = enhance_image(
+        work,
+        (work_size, work_size),
+        window,
+        (out_size, out_size),
+        grid,
+        steps,
+        geometry.factor,
+        dark,
+    );
+    let tile = crop(
+        &wide,
+        out_size as usize,
+        geometry.out_margin as usize,
+        geometry.tile_size as usize,
+    );
+    (tile, applied)
+}
+
+/// Enhances `window` of `rgba` into an image of `out_size` pixels: haze correction, Lanczos3
+/// enlargement, sharpening for `factor` and CLAHE on `grid`, as `steps` ask. This is the whole
+/// pipeline of a tile without its margin, and what the quality measurement runs on whole
+/// images.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the quality measurement sets each of these apart"
+)]
+pub(crate) fn enhance_image(
+    rgba: &[u8],
+    size: (u32, u32),
+    window: Window,
+    out_size: (u32, u32),
+    grid: Grid,
+    steps: Steps,
+    factor: f64,
+    dark: Option<&DarkObject>,
+) -> (Vec<u8>, Applied) {
+    let mut applied = Applied {
+        factor,
+        sharpen: None,
+        clahe: None,
+        haze: false,
+    };
+    let dehazed;
+    let source = match dark {
+        Some(dark) if steps.haze => {
+            let mut copy = rgba.to_vec();
+            dark.subtract(&mut copy);
+            applied.haze = true;
+            dehazed = copy;
+            &dehazed
+        }
+        _ => rgba,
+    };
+    let mut out = enlarge(
+        source,
+        size.0,
+        size.1,
+        window,
+        out_size.0,
+        out_size.1,
+        Filter::Lanczos3,
+    );
+    if rgba
+        .chunks_exact(4)
+        .all(|pixel| pixel[3] == 0 || pixel[3] == 255)
+    {
+        snap_alpha(&mut out);
+    }
+    let (width, height) = (out_size.0 as usize, out_size.1 as usize);
+    if steps.sharpen {
+        let parameters = sharpen_parameters(factor);
+        unsharp_mask(&mut out, width, height, parameters);
+        applied.sharpen = Some(parameters.amount);
+    }
+    if steps.clahe {
+        clahe::clahe(&mut out, width, height, grid, CLIP_LIMIT);
+        applied.clahe = Some(CLIP_LIMIT);
+    }
+    (out, applied)
+}
+
+/// Makes each pixel fully opaque or fully transparent at half coverage. When the source marks
+/// each pixel as data or nodata, the enlarged alpha is a smooth ramp across the edge of the
+/// data; snapping it keeps nodata transparent and puts the edge where the plain warp has it.
+fn snap_alpha(rgba: &mut [u8]) {
+    for pixel in rgba.chunks_exact_mut(4) {
+        pixel[3] = if pixel[3] >= 128 { 255 } else { 0 };
+    }
+}
+
+/// Cuts the centre `size` x `size` pixels out of a square RGBA image `side` pixels wide,
+/// leaving `margin` pixels on each side.
+fn crop(rgba: &[u8], side: usize, margin: usize, size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size * size * 4);
+    for y in margin..margin + size {
+        let start = (y * side + margin) * 4;
+        out.extend_from_slice(&rgba[start..start + size * 4]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_covers_the_tile_with_margins() {
+        let cases = [
+            (4.0, 256, Steps::sharpened()),
+            (1.3, 256, Steps::sharpened()),
+            (
+                2.0,
+                512,
+                Steps {
+                    sharpen: true,
+                    clahe: true,
+                    haze: true,
+                },
+            ),
+            (7.3, 256, Steps::default()),
+        ];
+        for (factor, tile_size, steps) in cases {
+            let geometry = geometry(factor, tile_size, steps);
+            let scale = f64::from(tile_size) / f64::from(geometry.work_size);
+            assert!(scale >= 1.0, "{factor}: scale {scale}");
+            assert!(scale <= factor + 1e-9, "{factor}: scale {scale}");
+            let margin_needed = f64::from(geometry.out_margin) / scale + 3.0;
+            assert!(
+                f64::from(geometry.work_margin) >= margin_needed,
+                "{factor}: work margin {} for {margin_needed}",
+                geometry.work_margin
+            );
+            if steps.clahe {
+                assert!(geometry.out_margin > geometry.clahe_region, "{factor}");
+            }
+        }
+    }
+
+    #[test]
+    fn work_bounds_share_a_lattice_with_the_neighbour() {
+        let geometry = geometry(3.0, 256, Steps::sharpened());
+        let left = Bbox::new(0.0, 0.0, 1000.0, 1000.0);
+        let right = Bbox::new(1000.0, 0.0, 2000.0, 1000.0);
+        let pixel = 1000.0 / f64::from(geometry.work_size);
+        let offset = geometry.work_bounds(&right).min_x - geometry.work_bounds(&left).min_x;
+        let steps = offset / pixel;
+        assert!((steps - steps.round()).abs() < 1e-9, "{steps} work pixels");
+    }
+
+    #[test]
+    fn flat_work_image_gives_flat_tile() {
+        let geometry = geometry(
+            4.0,
+            256,
+            Steps {
+                sharpen: true,
+                clahe: false,
+                haze: false,
+            },
+        );
+        let side = geometry.work_pixels() as usize;
+        let work = [10_u8, 20, 30, 255].repeat(side * side);
+        let (tile, applied) = enhance_area(&work, &geometry, Steps::sharpened(), None);
+        assert_eq!(tile.len(), 256 * 256 * 4);
+        assert!(tile.chunks_exact(4).all(|p| p == [10, 20, 30, 255]));
+        assert!((applied.factor - 4.0).abs() < 1e-12);
+        assert!(applied.sharpen.is_some());
+        assert!(!applied.haze);
+    }
+
+    #[test]
+    fn haze_without_dark_object_is_not_reported() {
+        let steps = Steps {
+            sharpen: false,
+            clahe: false,
+            haze: true,
+        };
+        let geometry = geometry(2.0, 256, steps);
+        let side = geometry.work_pixels() as usize;
+        let work = [60_u8, 60, 60, 255].repeat(side * side);
+        let (_, applied) = enhance_area(&work, &geometry, steps, None);
+        assert!(!applied.haze);
+        let dark = DarkObject { values: [30; 3] };
+        let (tile, applied) = enhance_area(&work, &geometry, steps, Some(&dark));
+        assert!(applied.haze);
+        assert_eq!(tile[0], 34, "(60 - 30) * 255 / 225 = 34");
+    }
+}
