@@ -3,7 +3,7 @@
 
 use super::clahe::{self, CLIP_LIMIT, Grid};
 use super::resample::{Filter, Window, enlarge};
-use super::sharpen::{sharpen_parameters, unsharp_mask};
+use super::sharpen::{blur_colour, sharpen_parameters, unsharp};
 use super::{Applied, DarkObject, Steps};
 use crate::tile::Bbox;
 
@@ -35,13 +35,13 @@ pub fn geometry(factor: f64, tile_size: u32, steps: Steps) -> Geometry {
     let scale = f64::from(tile_size) / f64::from(work_size);
     let clahe_region = (tile_size / 4).max(1);
     let mut out_margin = 2;
-    if steps.sharpen {
-        out_margin += sharpen_parameters(factor).radius() as u32;
-    }
     if steps.clahe {
         out_margin += clahe_region;
     }
-    let work_margin = (f64::from(out_margin) / scale).ceil() as u32 + FILTER_SUPPORT;
+    let mut work_margin = (f64::from(out_margin) / scale).ceil() as u32 + FILTER_SUPPORT;
+    if steps.sharpen {
+        work_margin += sharpen_parameters(factor).radius() as u32;
+    }
     Geometry {
         factor,
         tile_size,
@@ -148,15 +148,24 @@ pub(crate) fn enhance_image(
         }
         _ => rgba,
     };
-    let mut out = enlarge(
-        source,
-        size.0,
-        size.1,
-        window,
-        out_size.0,
-        out_size.1,
-        Filter::Lanczos3,
-    );
+    let enlarge_to_out = |pixels: &[u8]| {
+        enlarge(
+            pixels,
+            size.0,
+            size.1,
+            window,
+            out_size.0,
+            out_size.1,
+            Filter::Lanczos3,
+        )
+    };
+    let mut out = enlarge_to_out(source);
+    if steps.sharpen {
+        let parameters = sharpen_parameters(factor);
+        let blurred = blur_colour(source, size.0 as usize, size.1 as usize, parameters.sigma);
+        unsharp(&mut out, &enlarge_to_out(&blurred), parameters.amount);
+        applied.sharpen = Some(parameters.amount);
+    }
     if rgba
         .chunks_exact(4)
         .all(|pixel| pixel[3] == 0 || pixel[3] == 255)
@@ -164,11 +173,6 @@ pub(crate) fn enhance_image(
         snap_alpha(&mut out);
     }
     let (width, height) = (out_size.0 as usize, out_size.1 as usize);
-    if steps.sharpen {
-        let parameters = sharpen_parameters(factor);
-        unsharp_mask(&mut out, width, height, parameters);
-        applied.sharpen = Some(parameters.amount);
-    }
     if steps.clahe {
         clahe::clahe(&mut out, width, height, grid, CLIP_LIMIT);
         applied.clahe = Some(CLIP_LIMIT);
@@ -221,7 +225,10 @@ mod tests {
             let scale = f64::from(tile_size) / f64::from(geometry.work_size);
             assert!(scale >= 1.0, "{factor}: scale {scale}");
             assert!(scale <= factor + 1e-9, "{factor}: scale {scale}");
-            let margin_needed = f64::from(geometry.out_margin) / scale + 3.0;
+            let mut margin_needed = f64::from(geometry.out_margin) / scale + 3.0;
+            if steps.sharpen {
+                margin_needed += sharpen_parameters(factor).radius() as f64;
+            }
             assert!(
                 f64::from(geometry.work_margin) >= margin_needed,
                 "{factor}: work margin {} for {margin_needed}",
