@@ -244,8 +244,8 @@ async fn enhanced_collar_stays_transparent() {
     let server = server().await;
     let transparent = |image: &image::RgbaImage| image.pixels().filter(|p| p.0[3] == 0).count();
     let opaque = |image: &image::RgbaImage| image.pixels().filter(|p| p.0[3] == 255).count();
-    // The first z11 tile east of the Landsat scene's west bound, along 24.5° N, that holds
-    // both the nodata collar and data; its pixels are enhanced about x2.3 from 300 m.
+    // The first z11 tile east of the Landsat scene's west bound, along 24.5° N, that contains
+    // both the nodata collar and data. Its pixels are enhanced about x2.3 from 300 m.
     let mut found = None;
     for step in 0..40 {
         let tile = lonlat_to_tile(-78.95 + 0.1 * f64::from(step), 24.5, 11);

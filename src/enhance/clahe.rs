@@ -5,7 +5,7 @@
 //! bins, and its cumulative distribution becomes a tone curve. Each pixel's luma is mapped by
 //! the curves of the four nearest region centres, blended bilinearly, and its red, green and
 //! blue are scaled by the ratio of new to old luma, which keeps hue. A tile's grid starts at the
-//! tile's corner and its margin holds a whole ring of regions, so pixels on both sides of a
+//! tile's corner and its margin contains a whole ring of regions, so pixels on both sides of a
 //! tile border see the same curves.
 
 /// Clip limit used by the enhancement, as a multiple of a region's mean bin count.

@@ -1,6 +1,6 @@
 //! Enhancement of imagery tiles whose pixels are finer than the scene's own.
 //!
-//! When a tile asks for finer pixels than the scene has, the tile is not warped straight to its
+//! When a tile request needs finer pixels than the scene has, the tile is not warped straight to its
 //! size (which enlarges with the warp kernel). Instead its extent, plus a margin, is warped at
 //! about the scene's native resolution, enlarged with a Lanczos3 filter, sharpened in
 //! proportion to the enlargement and, where configured, given local contrast (CLAHE) and haze
@@ -105,7 +105,7 @@ impl FromStr for EnhanceRequest {
     type Err = String;
 
     /// Parses `auto`, `none`, or a comma-separated list of `resample`, `sharpen`, `clahe` and
-    /// `haze`. `resample` alone asks for the Lanczos3 enlargement without any other step.
+    /// `haze`. `resample` alone selects the Lanczos3 enlargement without any other step.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let invalid = || {
             format!(
@@ -145,7 +145,7 @@ pub fn resolve(
     }
 }
 
-/// What an enhancement did to one tile, sent in the [`HEADER`] response header.
+/// The steps that an enhancement applied to one tile, sent in the [`HEADER`] response header.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Applied {
     /// Ratio of the scene's ground pixel size to the tile's.
@@ -186,7 +186,7 @@ impl fmt::Display for Applied {
 
 /// Returns the ratio of a scene's ground pixel size to a tile's at latitude `latitude`
 /// (degrees), for a tile `tile_width_mercator` metres wide in Web Mercator and `tile_size`
-/// pixels a side. A factor above 1 means the tile asks for finer pixels than the scene has.
+/// pixels a side. A factor above 1 means the tile needs finer pixels than the scene has.
 pub fn enlargement_factor(
     native_metres: f64,
     tile_width_mercator: f64,

@@ -72,8 +72,8 @@ impl Geometry {
 }
 
 /// Enhances a tile from `work`, the RGBA pixels warped onto `geometry`'s work grid, and
-/// returns the tile's RGBA pixels and what was applied. Haze correction needs the scene's
-/// `dark` object; without one it is left out, and `Applied` says so.
+/// returns the tile's RGBA pixels and the steps applied. Haze correction needs the scene's
+/// `dark` object; without one it is left out and `Applied::haze` is false.
 pub fn enhance_area(
     work: &[u8],
     geometry: &Geometry,
@@ -181,8 +181,8 @@ pub(crate) fn enhance_image(
 }
 
 /// Makes each pixel fully opaque or fully transparent at half coverage. When the source marks
-/// each pixel as data or nodata, the enlarged alpha is a smooth ramp across the edge of the
-/// data; snapping it keeps nodata transparent and puts the edge where the plain warp has it.
+/// each pixel as data or nodata, the enlarged alpha ramps smoothly across the edge of the data.
+/// Snapping it keeps nodata transparent and puts the edge where the plain warp puts it.
 fn snap_alpha(rgba: &mut [u8]) {
     for pixel in rgba.chunks_exact_mut(4) {
         pixel[3] = if pixel[3] >= 128 { 255 } else { 0 };

@@ -70,6 +70,7 @@ pub fn read_image(path: &Path) -> Result<(Image, [f64; 6]), QualityError> {
             count: dataset.raster_count(),
         });
     }
+
     let (width, height) = dataset.raster_size();
     let mut bands = Vec::with_capacity(3);
     for index in 1..=3 {
@@ -79,6 +80,7 @@ pub fn read_image(path: &Path) -> Result<(Image, [f64; 6]), QualityError> {
             .map_err(error)?;
         bands.push(buffer.into_shape_and_vec().1);
     }
+
     let nodata = dataset
         .rasterband(1)
         .map_err(error)?
@@ -91,6 +93,7 @@ pub fn read_image(path: &Path) -> Result<(Image, [f64; 6]), QualityError> {
         rgba.extend(colour);
         rgba.push(if empty { 0 } else { 255 });
     }
+
     let transform = dataset.geo_transform().map_err(error)?;
     let image = Image {
         rgba,
@@ -172,6 +175,7 @@ fn ssim_band(
             .map(|p| f32::from(p[channel]))
             .collect()
     };
+
     let x = plane(reference);
     let y = plane(candidate);
     let product =
@@ -181,6 +185,7 @@ fn ssim_band(
     let mean_xx = blur(&product(&x, &x), width, height, &kernel);
     let mean_yy = blur(&product(&y, &y), width, height, &kernel);
     let mean_xy = blur(&product(&x, &y), width, height, &kernel);
+
     // A window counts when every pixel under it is valid: an eroded mask.
     let eroded = erode(valid, width, height, radius);
     let mut total = 0.0;
@@ -330,25 +335,7 @@ pub fn reduction_rows(name: &str, fine: &Image, factor: u32) -> Vec<Row> {
         width: f64::from(width),
         height: f64::from(height),
     };
-    let dark = dark_object(&coarse.rgba);
-    Method::ALL
-        .iter()
-        .map(|method| {
-            let enlarged = method.enlarge(
-                &coarse,
-                window,
-                (reference.width, reference.height),
-                f64::from(factor),
-                dark.as_ref(),
-            );
-            Row {
-                image: name.to_owned(),
-                factor: f64::from(factor),
-                method: method.name(),
-                score: compare(&reference, &enlarged),
-            }
-        })
-        .collect()
+    score_methods(name, &coarse, window, &reference, f64::from(factor))
 }
 
 /// Enlarges the part of the file `coarse` that covers the file `fine` onto `fine`'s pixel grid
@@ -371,46 +358,77 @@ pub fn pair_rows(
         fine_transform[3] += f64::from(top) * fine_transform[5];
     }
     let (coarse_image, coarse_transform) = read_image(coarse)?;
-    let not_aligned = || QualityError::NotAligned {
+
+    let window = covering_window(
+        &fine_image,
+        &fine_transform,
+        &coarse_image,
+        &coarse_transform,
+    )
+    .ok_or_else(|| QualityError::NotAligned {
         fine: fine.to_owned(),
         coarse: coarse.to_owned(),
-    };
-    let rotated = |t: &[f64; 6]| t[2] != 0.0 || t[4] != 0.0;
-    if rotated(&fine_transform) || rotated(&coarse_transform) {
-        return Err(not_aligned());
-    }
-    let window = Window {
-        left: (fine_transform[0] - coarse_transform[0]) / coarse_transform[1],
-        top: (fine_transform[3] - coarse_transform[3]) / coarse_transform[5],
-        width: f64::from(fine_image.width) * fine_transform[1] / coarse_transform[1],
-        height: f64::from(fine_image.height) * fine_transform[5] / coarse_transform[5],
-    };
-    if window.left < -0.5
-        || window.top < -0.5
-        || window.left + window.width > f64::from(coarse_image.width) + 0.5
-        || window.top + window.height > f64::from(coarse_image.height) + 0.5
-    {
-        return Err(not_aligned());
-    }
-    let window = Window {
-        left: window.left.max(0.0),
-        top: window.top.max(0.0),
-        width: window
-            .width
-            .min(f64::from(coarse_image.width) - window.left.max(0.0)),
-        height: window
-            .height
-            .min(f64::from(coarse_image.height) - window.top.max(0.0)),
-    };
+    })?;
     let factor = coarse_transform[1] / fine_transform[1];
-    let dark = dark_object(&coarse_image.rgba);
-    Ok(Method::ALL
+    Ok(score_methods(
+        name,
+        &coarse_image,
+        window,
+        &fine_image,
+        factor,
+    ))
+}
+
+/// Returns the window of `coarse` that covers `fine`, from their geotransforms, or `None` when
+/// either is rotated or `fine` reaches more than half a coarse pixel beyond `coarse`.
+fn covering_window(
+    fine: &Image,
+    fine_transform: &[f64; 6],
+    coarse: &Image,
+    coarse_transform: &[f64; 6],
+) -> Option<Window> {
+    let rotated = |t: &[f64; 6]| t[2] != 0.0 || t[4] != 0.0;
+    if rotated(fine_transform) || rotated(coarse_transform) {
+        return None;
+    }
+    let left = (fine_transform[0] - coarse_transform[0]) / coarse_transform[1];
+    let top = (fine_transform[3] - coarse_transform[3]) / coarse_transform[5];
+    let width = f64::from(fine.width) * fine_transform[1] / coarse_transform[1];
+    let height = f64::from(fine.height) * fine_transform[5] / coarse_transform[5];
+    let (coarse_width, coarse_height) = (f64::from(coarse.width), f64::from(coarse.height));
+    if left < -0.5
+        || top < -0.5
+        || left + width > coarse_width + 0.5
+        || top + height > coarse_height + 0.5
+    {
+        return None;
+    }
+    // Within half a pixel of the edge, the window is cut to the image.
+    let (left, top) = (left.max(0.0), top.max(0.0));
+    Some(Window {
+        left,
+        top,
+        width: width.min(coarse_width - left),
+        height: height.min(coarse_height - top),
+    })
+}
+
+/// Enlarges `window` of `coarse` to the size of `reference` with every method and scores each.
+fn score_methods(
+    name: &str,
+    coarse: &Image,
+    window: Window,
+    reference: &Image,
+    factor: f64,
+) -> Vec<Row> {
+    let dark = dark_object(&coarse.rgba);
+    Method::ALL
         .iter()
         .map(|method| {
             let enlarged = method.enlarge(
-                &coarse_image,
+                coarse,
                 window,
-                (fine_image.width, fine_image.height),
+                (reference.width, reference.height),
                 factor,
                 dark.as_ref(),
             );
@@ -418,10 +436,10 @@ pub fn pair_rows(
                 image: name.to_owned(),
                 factor,
                 method: method.name(),
-                score: compare(&fine_image, &enlarged),
+                score: compare(reference, &enlarged),
             }
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ pub fn enlarge(
     filter: Filter,
 ) -> Vec<u8> {
     let source = Image::from_vec_u8(width, height, rgba.to_vec(), PixelType::U8x4)
-        .expect("the buffer holds width x height RGBA pixels and u8 needs no alignment");
+        .expect("the buffer contains width x height RGBA pixels, and u8 needs no alignment");
     let mut target = Image::new(out_width, out_height, PixelType::U8x4);
     let options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(filter.filter_type()))

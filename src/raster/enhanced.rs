@@ -10,7 +10,7 @@ use crate::enhance::{self, Applied, DarkObject, EnhanceRequest, SourceEnhance};
 use crate::format::TileFormat;
 use crate::tile::{self, TileCoord};
 
-/// Longest side, in pixels, of the whole-scene image that the dark object is taken from.
+/// Maximum side, in pixels, of the whole-scene image that the dark object is taken from.
 const DARK_SAMPLE_PIXELS: f64 = 512.0;
 
 /// An encoded tile and the enhancement applied to it, if any.
@@ -22,7 +22,7 @@ pub struct RenderedTile {
 
 impl RasterSource {
     /// Returns the ratio of the scene's ground pixel size to the pixels of `tile` at
-    /// `tile_size`, at the tile's centre latitude. Above 1 the tile asks for finer pixels than
+    /// `tile_size`, at the tile's centre latitude. Above 1 the tile requests finer pixels than
     /// the scene has.
     pub fn enlargement_factor(&self, tile: TileCoord, tile_size: u32) -> f64 {
         let (_, latitude) = tile.center_lonlat();
@@ -93,7 +93,7 @@ impl RasterSource {
 
     /// Renders `tile` like [`RasterSource::render`], and enhances it when its pixels are more
     /// than [`enhance::MIN_FACTOR`] times finer than the scene's and `request`, with this
-    /// source's options, asks for steps. A source or request with `nearest` resampling is
+    /// source's options, selects steps. A source or request with `nearest` resampling is
     /// enhanced only when the request names steps, because nearest-neighbour data such as
     /// class maps must not be smoothed.
     pub fn render_enhanced(
@@ -161,8 +161,8 @@ impl RasterSource {
     }
 
     /// Returns the scene's dark object, found once from a warp of the whole scene at most
-    /// 512 pixels a side. A failed warp is logged and retried by the next request that asks
-    /// for haze correction; until then tiles are served without it and say so.
+    /// 512 pixels a side. A failed warp is logged and retried by the next request for haze
+    /// correction. Until then tiles are served without it, and their header leaves it out.
     fn dark_object(&self, deadline: Instant) -> Option<DarkObject> {
         if let Some(dark) = self.dark_object.get() {
             return Some(*dark);
