@@ -322,6 +322,7 @@ async fn tilejson_says_where_enhancement_starts() {
     // 100 m pixels at 24.8° N: z11 pixels are 69 m, the first zoom finer than the scene by
     // more than 10 %.
     assert_eq!(enhancement["from_zoom"], 11, "{enhancement}");
+    assert_eq!(enhancement["from_zoom_512"], 10, "{enhancement}");
     assert_eq!(enhancement["steps"], "resample=lanczos3; sharpen");
     assert_eq!(enhancement["header"], HEADER);
     // 100 m against z15's 4.34 m pixels is 23.1; the scene's Web Mercator bounds, from
@@ -353,4 +354,36 @@ async fn web_maps_may_read_the_header() {
         .expect("ASCII")
         .to_ascii_lowercase();
     assert!(exposed.contains(HEADER), "{exposed}");
+}
+
+#[tokio::test]
+async fn sixteen_bit_scene_is_enhanced_after_stretch() {
+    let Some(band) = common::shared_data("imagery-sentinel2-l2a-29rkh/B04.tif") else {
+        return;
+    };
+    let mut config = Config::default();
+    config
+        .sources
+        .insert("red".into(), source(band, "maxzoom = 14\nhaze = true"));
+    let server = TestServer::start(config).await;
+    let (lon, lat) = SCENE_POINT;
+    let path = tile_path("red", lonlat_to_tile(lon, lat, 13), "");
+    let response = server.get(&path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    let value = header(&response).expect("the tile is enhanced");
+    assert!(value.contains("haze=dark-object"), "{value}");
+    let image = decode_image(&response.bytes().await.expect("body"));
+    let values: Vec<u8> = image.pixels().map(|p| p.0[0]).collect();
+    let (min, max) = (
+        values.iter().copied().min().expect("pixels"),
+        values.iter().copied().max().expect("pixels"),
+    );
+    assert!(
+        max > min + 20,
+        "the stretched band has contrast: {min}..{max}"
+    );
+    assert!(
+        image.pixels().all(|p| p.0[3] == 255),
+        "the scene has no gaps here"
+    );
 }

@@ -44,11 +44,13 @@ impl RasterSource {
     }
 
     /// Returns the lowest zoom whose `tile_size` tiles at the scene's centre are enhanced by
-    /// default, or `None` when the source is configured with `enhance = "none"`. The factor
-    /// grows with latitude, so a tall scene's tiles far from the centre may start a zoom
-    /// earlier or later.
+    /// default, or `None` when the source is configured with `enhance = "none"` or nearest
+    /// resampling. The factor grows with latitude, so a tall scene's tiles far from the centre
+    /// may start a zoom earlier or later. The zoom may lie above `maxzoom`.
     pub fn enhanced_from_zoom(&self, tile_size: u32) -> Option<u8> {
-        if self.options.enhance == SourceEnhance::None {
+        if self.options.enhance == SourceEnhance::None
+            || self.options.resampling == Resampling::Nearest
+        {
             return None;
         }
         let centre = self.info.bounds_lonlat;
@@ -60,9 +62,9 @@ impl RasterSource {
         })
     }
 
-    /// Describes this source's enhancement for TileJSON: from which zoom 256-pixel tiles are
-    /// enhanced, the steps, and the factor at `maxzoom`. `Value::Null` when the source is not
-    /// enhanced by default.
+    /// Describes this source's enhancement for TileJSON: from which zoom 256-pixel and
+    /// 512-pixel (`@2x`) tiles are enhanced, the steps, and the factor of 256-pixel tiles at
+    /// `maxzoom`. `Value::Null` when the source is not enhanced by default.
     pub fn enhancement_tilejson(&self) -> Value {
         let Some(from_zoom) = self.enhanced_from_zoom(256) else {
             return Value::Null;
@@ -85,6 +87,7 @@ impl RasterSource {
         );
         json!({
             "from_zoom": from_zoom,
+            "from_zoom_512": self.enhanced_from_zoom(512),
             "steps": names.join("; "),
             "factor_at_maxzoom": (maxzoom_factor * 100.0).round() / 100.0,
             "header": enhance::HEADER,
@@ -173,6 +176,8 @@ impl RasterSource {
             (bounds.width() * scale).ceil().max(1.0) as usize,
             (bounds.height() * scale).ceil().max(1.0) as usize,
         );
+        // NOTE: for a large raster without overviews this warp reads every pixel, so it may
+        // run until the tile's deadline and fail; haze correction is then left out.
         let sample = render::render_area_rgba(self, &bounds, size, Resampling::Bilinear, deadline);
         match sample {
             Ok(Some(rgba)) => {
