@@ -111,9 +111,9 @@ pub struct Score {
 }
 
 /// Compares the red, green and blue of `candidate` with `reference` over the pixels that are
-/// opaque in both. PSNR is over all three bands; SSIM (Gaussian window of sigma 1.5, the
-/// constants of Wang et al. 2004) is the mean over the three bands, counted where the whole
-/// window lies inside the image.
+/// opaque in both. PSNR is over all three bands. SSIM (Gaussian window of sigma 1.5, constants
+/// K1 = 0.01 and K2 = 0.03) is the mean over the three bands of the pixels whose whole window
+/// lies on such pixels. Panics when the images differ in size.
 pub fn compare(reference: &Image, candidate: &Image) -> Score {
     assert_eq!(
         (reference.width, reference.height),

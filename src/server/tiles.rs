@@ -115,7 +115,7 @@ impl TileQuery {
     }
 }
 
-/// Says in the response which enhancement steps made the tile's pixels.
+/// Inserts the header that lists the enhancement steps applied to the tile.
 fn insert_enhancement_header(response: &mut Response, applied: &Applied) {
     response.headers_mut().insert(
         crate::enhance::HEADER,
@@ -227,7 +227,7 @@ pub(super) async fn get_tile(
     Ok(response)
 }
 
-/// What a tile request asks of its source beyond the tile itself.
+/// The options of a tile request beyond the tile itself, from its name and query.
 #[derive(Debug, Clone, Copy)]
 struct RenderOptions {
     scale: u32,
