@@ -4,13 +4,15 @@
 //!
 //! Usage: `cargo run --release --example enhance_quality [SHARED_DATA]`, where SHARED_DATA is
 //! the public data folder (default `../shared/data`); rows of files not found there are
-//! skipped with a message on standard error.
+//! skipped with a message on standard error. With `TESSERA_SR_MODELS` set to the folder that
+//! `scripts/fetch-esrgan-slim` fills, the ESRGAN-slim networks are scored too.
 
 #![allow(clippy::print_stdout, reason = "the table is this program's output")]
 
 use std::path::{Path, PathBuf};
 
-use tessera::enhance::quality::{Image, Row, pair_rows, read_image, reduction_rows};
+use tessera::enhance::model::SuperResolution;
+use tessera::enhance::quality::{Image, Row, model_row, pair_rows, read_image, reduction_rows};
 
 /// Reads `path`, or reports it on standard error and returns `None`.
 fn read(path: &Path) -> Option<Image> {
@@ -44,6 +46,18 @@ fn main() {
     {
         fine.push(("USGS HRO aerial, 15 cm", image));
     }
+    let networks: Vec<SuperResolution> = std::env::var_os("TESSERA_SR_MODELS")
+        .map(PathBuf::from)
+        .into_iter()
+        .flat_map(|folder| ["x2", "x4"].map(|scale| folder.join(scale).join("model.json")))
+        .filter_map(|path| match SuperResolution::load(&path) {
+            Ok(network) => Some(network),
+            Err(error) => {
+                eprintln!("skipped: {error}");
+                None
+            }
+        })
+        .collect();
     for (name, image) in &fine {
         let opaque = image.rgba.chunks_exact(4).filter(|p| p[3] == 255).count();
         eprintln!(
@@ -54,6 +68,9 @@ fn main() {
         );
         for factor in [2, 4] {
             rows.extend(reduction_rows(name, image, factor));
+            for network in networks.iter().filter(|n| n.scale() == factor as usize) {
+                rows.push(model_row(name, image, network));
+            }
         }
     }
 

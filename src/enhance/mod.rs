@@ -13,6 +13,7 @@
 
 mod clahe;
 mod haze;
+pub mod model;
 mod pipeline;
 pub mod quality;
 mod resample;

@@ -12,6 +12,7 @@ use gdal::Dataset;
 use thiserror::Error;
 
 use super::clahe::Grid;
+use super::model::{SuperResolution, Tensor};
 use super::pipeline::enhance_image;
 use super::resample::{Filter, Window, enlarge, reduce_area};
 use super::sharpen::{blur, gaussian_kernel};
@@ -440,6 +441,45 @@ fn score_methods(
             }
         })
         .collect()
+}
+
+/// Reduces `fine` by the network's scale with area averaging, enlarges it back with the
+/// network, and scores the result against `fine` (cut to a whole number of blocks).
+pub fn model_row(name: &str, fine: &Image, network: &SuperResolution) -> Row {
+    let factor = network.scale() as u32;
+    let (coarse, width, height) = reduce_area(&fine.rgba, fine.width, fine.height, factor);
+    let reference = fine.crop(0, 0, width * factor, height * factor);
+    let input = Tensor {
+        height: height as usize,
+        width: width as usize,
+        channels: 3,
+        data: coarse
+            .chunks_exact(4)
+            .flat_map(|pixel| pixel[..3].iter().map(|&v| f32::from(v)))
+            .collect(),
+    };
+    let output = network.run(&input);
+    let rgba = output
+        .data
+        .chunks_exact(3)
+        .flat_map(|rgb| {
+            [rgb[0], rgb[1], rgb[2]]
+                .map(|v| v.round() as u8)
+                .into_iter()
+                .chain([255])
+        })
+        .collect();
+    let enlarged = Image {
+        rgba,
+        width: output.width as u32,
+        height: output.height as u32,
+    };
+    Row {
+        image: name.to_owned(),
+        factor: f64::from(factor),
+        method: "esrgan-slim",
+        score: compare(&reference, &enlarged),
+    }
 }
 
 #[cfg(test)]
