@@ -261,6 +261,7 @@ async fn enhanced_collar_stays_transparent() {
             break;
         }
     }
+
     let (tile, plain) = found.expect("a tile on the collar's edge");
     let enhanced = server.get(&tile_path("collar", tile, "")).await;
     assert_eq!(enhanced.status(), 200);
@@ -385,5 +386,89 @@ async fn sixteen_bit_scene_is_enhanced_after_stretch() {
     assert!(
         image.pixels().all(|p| p.0[3] == 255),
         "the scene has no gaps here"
+    );
+}
+
+/// Writes a TensorFlow.js layers model that doubles an image by repeating pixels and adds 1 to
+/// each band, and returns the path of its `model.json`.
+fn write_pixel_doubler(folder: &std::path::Path) -> std::path::PathBuf {
+    let model = serde_json::json!({
+        "format": "layers-model",
+        "modelTopology": {"model_config": {"config": {"layers": [
+            {"class_name": "InputLayer", "config": {"name": "LR"}, "inbound_nodes": []},
+            {"class_name": "Conv2D", "config": {"name": "C", "strides": [1, 1],
+              "dilation_rate": [1, 1], "activation": "linear", "padding": "same",
+              "kernel_size": [3, 3], "filters": 3},
+             "inbound_nodes": [[["LR", 0, 0, {}]]]},
+            {"class_name": "UpSampling2D", "config": {"name": "U", "size": [2, 2],
+              "interpolation": "nearest"}, "inbound_nodes": [[["C", 0, 0, {}]]]}
+        ]}}},
+        "weightsManifest": [{"paths": ["weights.bin"], "weights": [
+            {"name": "C/kernel", "shape": [3, 3, 3, 3], "dtype": "float32"},
+            {"name": "C/bias", "shape": [3], "dtype": "float32"}
+        ]}]
+    });
+    // A 3x3 kernel whose centre tap is the identity, and a bias of 1.
+    let mut values = vec![0_f32; 81];
+    for channel in 0..3 {
+        values[4 * 9 + channel * 3 + channel] = 1.0;
+    }
+    values.extend([1.0_f32; 3]);
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(folder.join("weights.bin"), bytes).expect("write weights");
+    let path = folder.join("model.json");
+    std::fs::write(&path, model.to_string()).expect("write model");
+    path
+}
+
+#[tokio::test]
+async fn model_step_is_explicit_and_reported() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let model = write_pixel_doubler(folder.path());
+    let tci = geodata("sentinel2-29rkh/TCI.tif");
+    let mut config = Config::default();
+    let options = format!("maxzoom = 15\nmodel = {:?}", model.display().to_string());
+    config
+        .sources
+        .insert("learned".into(), source(tci.clone(), &options));
+    config
+        .sources
+        .insert("classical".into(), source(tci, "maxzoom = 15"));
+    let server = TestServer::start(config).await;
+    let (lon, lat) = SCENE_POINT;
+    let tile = lonlat_to_tile(lon, lat, 13);
+
+    let default = server.get(&tile_path("learned", tile, "")).await;
+    let value = header(&default).expect("enhanced");
+    assert!(!value.contains("model="), "never by default: {value}");
+    let learned = server
+        .get(&tile_path("learned", tile, "?enhance=model"))
+        .await;
+    let value = header(&learned).expect("enhanced");
+    assert!(value.starts_with("model="), "{value}");
+    assert!(!value.contains("sharpen"), "{value}");
+    let first = learned.bytes().await.expect("body");
+    let again = server
+        .get(&tile_path("learned", tile, "?enhance=model"))
+        .await;
+    assert_eq!(again.bytes().await.expect("body"), first, "deterministic");
+    let image = decode_image(&first);
+    assert!(
+        image.pixels().all(|p| p.0[3] == 255),
+        "the scene has no gaps here"
+    );
+
+    let without = server
+        .get(&tile_path("classical", tile, "?enhance=model"))
+        .await;
+    let value = header(&without).expect("enhanced");
+    assert!(
+        !value.contains("model="),
+        "no network, no model step: {value}"
+    );
+    let tilejson = server.json("/tiles/learned.json").await;
+    assert!(
+        tilejson["tessera:enhancement"]["model"].is_string(),
+        "{tilejson}"
     );
 }

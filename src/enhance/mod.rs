@@ -39,6 +39,10 @@ pub const MIN_FACTOR: f64 = 1.1;
 
 /// The steps of an enhancement after the Lanczos3 enlargement, which is always applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "each step is independently on or off, as in the `enhance` query"
+)]
 pub struct Steps {
     /// Unsharp mask whose radius and amount grow with the enlargement factor.
     pub sharpen: bool,
@@ -46,6 +50,9 @@ pub struct Steps {
     pub clahe: bool,
     /// Dark-object subtraction with the scene's own dark values.
     pub haze: bool,
+    /// The source's super-resolution network in place of the first enlargement, and no
+    /// unsharp mask. Without a configured network the step is left out.
+    pub model: bool,
 }
 
 impl Steps {
@@ -55,6 +62,7 @@ impl Steps {
             sharpen: true,
             clahe: false,
             haze: false,
+            model: false,
         }
     }
 }
@@ -105,12 +113,12 @@ pub enum EnhanceRequest {
 impl FromStr for EnhanceRequest {
     type Err = String;
 
-    /// Parses `auto`, `none`, or a comma-separated list of `resample`, `sharpen`, `clahe` and
-    /// `haze`. `resample` alone selects the Lanczos3 enlargement without any other step.
+    /// Parses `auto`, `none`, or a comma-separated list of `resample`, `sharpen`, `clahe`,
+    /// `haze` and `model`. `resample` alone selects the Lanczos3 enlargement without any other step.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let invalid = || {
             format!(
-                "invalid enhance {text:?}: use auto, none, or a comma-separated list of resample, sharpen, clahe and haze"
+                "invalid enhance {text:?}: use auto, none, or a comma-separated list of resample, sharpen, clahe, haze and model"
             )
         };
         let lower = text.trim().to_ascii_lowercase();
@@ -126,6 +134,7 @@ impl FromStr for EnhanceRequest {
                 "sharpen" => steps.sharpen = true,
                 "clahe" => steps.clahe = true,
                 "haze" => steps.haze = true,
+                "model" => steps.model = true,
                 _ => return Err(invalid()),
             }
         }
@@ -147,7 +156,7 @@ pub fn resolve(
 }
 
 /// The steps that an enhancement applied to one tile, sent in the [`HEADER`] response header.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     /// Ratio of the scene's ground pixel size to the tile's.
     pub factor: f64,
@@ -157,6 +166,8 @@ pub struct Applied {
     pub clahe: Option<f64>,
     /// Whether dark-object subtraction was applied.
     pub haze: bool,
+    /// Name of the super-resolution network that made the first enlargement, if one did.
+    pub model: Option<String>,
 }
 
 impl Applied {
@@ -166,6 +177,9 @@ impl Applied {
         let mut parts = Vec::with_capacity(5);
         if self.haze {
             parts.push("haze=dark-object".to_owned());
+        }
+        if let Some(model) = &self.model {
+            parts.push(format!("model={model}"));
         }
         parts.push("resample=lanczos3".to_owned());
         if let Some(amount) = self.sharpen {
@@ -219,6 +233,7 @@ mod tests {
                     sharpen: true,
                     clahe: true,
                     haze: true,
+                    model: false,
                 }),
             ),
             (
@@ -227,6 +242,7 @@ mod tests {
                     sharpen: false,
                     clahe: true,
                     haze: true,
+                    model: false,
                 }),
             ),
         ];
@@ -262,11 +278,13 @@ mod tests {
             sharpen: true,
             clahe: true,
             haze: false,
+            model: false,
         };
         let explicit = Steps {
             sharpen: false,
             clahe: false,
             haze: true,
+            model: false,
         };
         let cases = [
             (SourceEnhance::Auto, EnhanceRequest::Auto, Some(configured)),
@@ -299,6 +317,7 @@ mod tests {
             sharpen: None,
             clahe: None,
             haze: false,
+            model: None,
         };
         assert_eq!(plain.header_value(), "resample=lanczos3; factor=4.00");
         let all = Applied {
@@ -306,6 +325,7 @@ mod tests {
             sharpen: Some(0.8),
             clahe: Some(2.0),
             haze: true,
+            model: None,
         };
         assert_eq!(
             all.header_value(),

@@ -143,6 +143,42 @@ impl SuperResolution {
         self.scale
     }
 
+    /// Returns the name that enhanced tiles report: the model file's two parent folders (for
+    /// example `esrgan-slim/x2`), in ASCII letters, digits, `-`, `_`, `.` and `/`.
+    pub fn name(&self) -> String {
+        let folders: Vec<String> = self
+            .path
+            .parent()
+            .into_iter()
+            .flat_map(Path::components)
+            .map(|part| part.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let start = folders.len().saturating_sub(2);
+        folders[start..]
+            .join("/")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_./".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+
+    /// Returns how many input pixels the network reads on each side of a pixel, at most: the
+    /// sum of the half-widths of its convolutions.
+    pub fn receptive_radius(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|node| match &node.operation {
+                Operation::Conv { shape, .. } => shape[0].max(shape[1]) / 2,
+                _ => 0,
+            })
+            .sum()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -244,11 +244,13 @@ impl Method {
             sharpen: true,
             clahe: true,
             haze: false,
+            model: false,
         }),
         Method::Enhanced(Steps {
             sharpen: true,
             clahe: false,
             haze: true,
+            model: false,
         }),
     ];
 
@@ -299,6 +301,7 @@ impl Method {
                     steps,
                     factor,
                     dark,
+                    None,
                 )
                 .0
             }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::{RasterError, RasterSource, Resampling, encode, render};
+use crate::enhance::model::SuperResolution;
 use crate::enhance::{self, Applied, DarkObject, EnhanceRequest, SourceEnhance};
 use crate::format::TileFormat;
 use crate::tile::{self, TileCoord};
@@ -91,6 +92,7 @@ impl RasterSource {
             "steps": names.join("; "),
             "factor_at_maxzoom": (maxzoom_factor * 100.0).round() / 100.0,
             "header": enhance::HEADER,
+            "model": self.network.as_ref().map(SuperResolution::name),
         })
     }
 
@@ -121,7 +123,10 @@ impl RasterSource {
                 enhancement: None,
             }));
         };
-        let geometry = enhance::geometry(factor, tile_size, steps);
+        let network = self.network.as_ref().filter(|_| steps.model);
+        let model_radius = network.map_or(0, |network| network.receptive_radius() as u32);
+
+        let geometry = enhance::geometry(factor, tile_size, steps, model_radius);
         let side = geometry.work_pixels() as usize;
         let work_bounds = geometry.work_bounds(&tile.bounds_mercator());
         let Some(work) =
@@ -134,7 +139,8 @@ impl RasterSource {
         } else {
             None
         };
-        let (mut rgba, applied) = enhance::enhance_area(&work, &geometry, steps, dark.as_ref());
+        let (mut rgba, applied) =
+            enhance::enhance_area(&work, &geometry, steps, dark.as_ref(), network);
         if let Some(nodata) = self.eight_bit_nodata() {
             keep_off_nodata(&mut rgba, nodata);
         }
@@ -176,8 +182,8 @@ impl RasterSource {
             (bounds.width() * scale).ceil().max(1.0) as usize,
             (bounds.height() * scale).ceil().max(1.0) as usize,
         );
-        // NOTE: for a large raster without overviews this warp reads every pixel, so it may
-        // run until the tile's deadline and fail; haze correction is then left out.
+        // NOTE: for a large raster without overviews this warp reads every pixel. It may then
+        // run until the tile's deadline and fail, and haze correction is left out.
         let sample = render::render_area_rgba(self, &bounds, size, Resampling::Bilinear, deadline);
         match sample {
             Ok(Some(rgba)) => {

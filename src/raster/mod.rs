@@ -71,6 +71,8 @@ pub enum RasterError {
     },
     #[error(transparent)]
     Encode(#[from] encode::EncodeError),
+    #[error(transparent)]
+    Model(Box<crate::enhance::model::ModelError>),
     #[error("reading statistics of band {band} of {path} failed: {source}")]
     Statistics {
         path: PathBuf,
@@ -106,6 +108,8 @@ pub struct RasterSource {
     cog: Option<CogLayout>,
     /// The scene's dark object for haze correction, found on first use.
     dark_object: std::sync::OnceLock<crate::enhance::DarkObject>,
+    /// The super-resolution network of the `model` option, loaded at start-up.
+    network: Option<crate::enhance::model::SuperResolution>,
 }
 
 impl RasterSource {
@@ -128,6 +132,13 @@ impl RasterSource {
             }
         }
         probe_read(path, &dataset, &info)?;
+        let network = match &options.model {
+            Some(model) => Some(
+                crate::enhance::model::SuperResolution::load(model)
+                    .map_err(|source| RasterError::Model(Box::new(source)))?,
+            ),
+            None => None,
+        };
 
         let (translate_args, selected) = band_plan(path, &info, &options)?;
         let colour_bands = selected.len();
@@ -160,6 +171,7 @@ impl RasterSource {
             maxzoom,
             cog,
             dark_object: std::sync::OnceLock::new(),
+            network,
         })
     }
 

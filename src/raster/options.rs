@@ -156,6 +156,11 @@ pub struct RasterOptions {
     pub clahe: bool,
     /// Adds haze correction (dark-object subtraction) to the enhancement.
     pub haze: bool,
+    /// A super-resolution network (`model.json` of a TensorFlow.js layers model) that
+    /// requests with `enhance=model` use; it is never applied by default.
+    /// NOTE: a relative path is taken from the working directory, not from the configuration
+    /// file's folder as `path` is.
+    pub model: Option<std::path::PathBuf>,
 }
 
 impl RasterOptions {
@@ -182,6 +187,7 @@ impl Default for RasterOptions {
             enhance: SourceEnhance::default(),
             clahe: false,
             haze: false,
+            model: None,
         }
     }
 }
