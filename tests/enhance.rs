@@ -457,6 +457,20 @@ async fn model_step_is_explicit_and_reported() {
         image.pixels().all(|p| p.0[3] == 255),
         "the scene has no gaps here"
     );
+    let east = TileCoord::new(13, u64::from(tile.x) + 1, u64::from(tile.y)).expect("tile");
+    let east = server
+        .get(&tile_path("learned", east, "?enhance=model"))
+        .await;
+    let east = decode_image(&east.bytes().await.expect("body"));
+    let column = |image: &image::RgbaImage, x: u32| -> Vec<[u8; 4]> {
+        (0..256).map(|y| image.get_pixel(x, y).0).collect()
+    };
+    let across = line_difference(&column(&image, 255), &column(&east, 0));
+    let inside = line_difference(&column(&image, 254), &column(&image, 255));
+    assert!(
+        across <= inside * 1.25 + 0.5,
+        "east border {across:.2}, inside {inside:.2}"
+    );
 
     let without = server
         .get(&tile_path("classical", tile, "?enhance=model"))
