@@ -509,12 +509,14 @@ mod tests {
                 {"name": "C/bias", "shape": [3], "dtype": "float32"}
             ]}]
         });
+
         // An identity kernel and a bias of 1.
         let values: [f32; 12] = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0];
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write(folder.path().join("w.bin"), bytes).expect("write weights");
         let path = folder.path().join("model.json");
         std::fs::write(&path, model.to_string()).expect("write model");
+
         let network = SuperResolution::load(&path).expect("load");
         assert_eq!(network.scale(), 2);
         let out = network.run(&tensor(1, 1, 3, vec![10.0, 20.0, 200.0]));
