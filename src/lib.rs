@@ -6,6 +6,7 @@ pub mod archive;
 pub mod collection;
 pub mod config;
 pub mod density;
+pub mod enhance;
 pub mod floorplan;
 pub mod format;
 pub mod gdal_ffi;

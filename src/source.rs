@@ -219,6 +219,7 @@ impl Source {
                 tilejson["tessera:native_resolution_m"] = json!(info.resolution_metres.0);
                 tilejson["tessera:native_zoom"] = json!(info.native_zoom());
                 tilejson["tessera:coverage"] = json!(self.coverage_tilejson_url(base_url));
+                tilejson["tessera:enhancement"] = raster.enhancement_tilejson();
             }
             Backend::Collection(collection) => {
                 for (key, value) in collection.tilejson_fields() {

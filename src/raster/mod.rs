@@ -6,6 +6,7 @@
 
 mod cog;
 pub mod encode;
+mod enhanced;
 mod info;
 mod options;
 mod render;
@@ -16,6 +17,7 @@ use gdal::Dataset;
 use thiserror::Error;
 
 pub use self::cog::CogLayout;
+pub use self::enhanced::RenderedTile;
 pub use self::info::{BandInfo, RasterInfo, read_info};
 pub use self::options::{RasterOptions, Resampling, Rescale};
 use crate::format::TileFormat;
@@ -69,6 +71,8 @@ pub enum RasterError {
     },
     #[error(transparent)]
     Encode(#[from] encode::EncodeError),
+    #[error(transparent)]
+    Model(Box<crate::enhance::model::ModelError>),
     #[error("reading statistics of band {band} of {path} failed: {source}")]
     Statistics {
         path: PathBuf,
@@ -102,6 +106,10 @@ pub struct RasterSource {
     minzoom: u8,
     maxzoom: u8,
     cog: Option<CogLayout>,
+    /// The scene's dark object for haze correction, found on first use.
+    dark_object: std::sync::OnceLock<crate::enhance::DarkObject>,
+    /// The super-resolution network of the `model` option, loaded at start-up.
+    network: Option<crate::enhance::model::SuperResolution>,
 }
 
 impl RasterSource {
@@ -124,6 +132,13 @@ impl RasterSource {
             }
         }
         probe_read(path, &dataset, &info)?;
+        let network = match &options.model {
+            Some(model) => Some(
+                crate::enhance::model::SuperResolution::load(model)
+                    .map_err(|source| RasterError::Model(Box::new(source)))?,
+            ),
+            None => None,
+        };
 
         let (translate_args, selected) = band_plan(path, &info, &options)?;
         let colour_bands = selected.len();
@@ -155,6 +170,8 @@ impl RasterSource {
             minzoom,
             maxzoom,
             cog,
+            dark_object: std::sync::OnceLock::new(),
+            network,
         })
     }
 

@@ -8,6 +8,7 @@ use gdal::Dataset;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{RasterError, RasterInfo};
+use crate::enhance::{SourceEnhance, Steps};
 use crate::format::TileFormat;
 
 /// The resampling filter used when warping source pixels onto the tile grid.
@@ -157,6 +158,28 @@ pub struct RasterOptions {
     /// Provenance for the coverage layer (a programme, an archive); default: the STAC item,
     /// or else the file name.
     pub source: Option<String>,
+    /// Whether tiles finer than the scene are enhanced (`auto`) or plainly warped (`none`).
+    pub enhance: SourceEnhance,
+    /// Adds CLAHE (local contrast) to the enhancement.
+    pub clahe: bool,
+    /// Adds haze correction (dark-object subtraction) to the enhancement.
+    pub haze: bool,
+    /// A super-resolution network (`model.json` of a TensorFlow.js layers model) that
+    /// requests with `enhance=model` use; it is never applied by default.
+    /// NOTE: a relative path is taken from the working directory, not from the configuration
+    /// file's folder as `path` is.
+    pub model: Option<std::path::PathBuf>,
+}
+
+impl RasterOptions {
+    /// Returns the enhancement steps this source applies when a request does not name any.
+    pub fn enhance_steps(&self) -> Steps {
+        Steps {
+            clahe: self.clahe,
+            haze: self.haze,
+            ..Steps::sharpened()
+        }
+    }
 }
 
 impl Default for RasterOptions {
@@ -172,6 +195,10 @@ impl Default for RasterOptions {
             date: None,
             sensor: None,
             source: None,
+            enhance: SourceEnhance::default(),
+            clahe: false,
+            haze: false,
+            model: None,
         }
     }
 }

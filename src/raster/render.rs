@@ -11,7 +11,7 @@ use gdal::{Dataset, DriverManager};
 
 use super::{RasterError, RasterSource, Resampling};
 use crate::gdal_ffi;
-use crate::tile::TileCoord;
+use crate::tile::{Bbox, TileCoord};
 
 thread_local! {
     /// Dataset handles opened by this thread, by source key. GDAL datasets are `Send` but not
@@ -92,12 +92,30 @@ pub(super) fn render_rgba(
     resampling: Resampling,
     deadline: Instant,
 ) -> Result<Option<Vec<u8>>, RasterError> {
+    let size = tile_size as usize;
+    render_area_rgba(
+        source,
+        &tile.bounds_mercator(),
+        (size, size),
+        resampling,
+        deadline,
+    )
+}
+
+/// Warps the Web Mercator extent `bounds` into RGBA bytes of `size` (width, height) pixels, or
+/// `None` when no pixel has data.
+pub(super) fn render_area_rgba(
+    source: &RasterSource,
+    bounds: &Bbox,
+    size: (usize, usize),
+    resampling: Resampling,
+    deadline: Instant,
+) -> Result<Option<Vec<u8>>, RasterError> {
     let bands = source.colour_bands;
-    let pixels = tile_size as usize * tile_size as usize;
+    let pixels = size.0 * size.1;
     let (colour, alpha) = with_dataset(source, |dataset| {
         if source.stretch.is_some() {
-            let (colour, alpha) =
-                warp::<f32>(source, dataset, tile, tile_size, resampling, deadline)?;
+            let (colour, alpha) = warp::<f32>(source, dataset, bounds, size, resampling, deadline)?;
             let stretch = source.stretch.as_deref().unwrap_or_default();
             let scaled = colour
                 .iter()
@@ -116,7 +134,7 @@ pub(super) fn render_rgba(
                 .collect::<Vec<Vec<u8>>>();
             Ok((scaled, alpha))
         } else {
-            warp::<u8>(source, dataset, tile, tile_size, resampling, deadline)
+            warp::<u8>(source, dataset, bounds, size, resampling, deadline)
         }
     })?;
     if alpha.iter().all(|&a| a == 0) {
@@ -141,8 +159,8 @@ pub(super) fn render_rgba(
 fn warp<T: GdalType + Copy + Default>(
     source: &RasterSource,
     dataset: &Dataset,
-    tile: TileCoord,
-    tile_size: u32,
+    bounds: &Bbox,
+    (width, height): (usize, usize),
     resampling: Resampling,
     deadline: Instant,
 ) -> Result<(Vec<Vec<T>>, Vec<u8>), RasterError> {
@@ -151,16 +169,15 @@ fn warp<T: GdalType + Copy + Default>(
         path: path.clone(),
         source: error,
     };
-    let size = tile_size as usize;
     let bands = source.colour_bands;
     let driver = DriverManager::get_driver_by_name("MEM").map_err(gdal_error)?;
     let mut target = driver
-        .create_with_band_type::<T, _>("", size, size, bands + 1)
+        .create_with_band_type::<T, _>("", width, height, bands + 1)
         .map_err(gdal_error)?;
-    let bounds = tile.bounds_mercator();
-    let pixel = bounds.width() / f64::from(tile_size);
+    let pixel_x = bounds.width() / width as f64;
+    let pixel_y = bounds.height() / height as f64;
     target
-        .set_geo_transform(&[bounds.min_x, pixel, 0.0, bounds.max_y, 0.0, -pixel])
+        .set_geo_transform(&[bounds.min_x, pixel_x, 0.0, bounds.max_y, 0.0, -pixel_y])
         .map_err(gdal_error)?;
     MERCATOR.with(|mercator| match mercator {
         Ok(mercator) => target.set_spatial_ref(mercator).map_err(gdal_error),
@@ -188,13 +205,13 @@ fn warp<T: GdalType + Copy + Default>(
     for index in 1..=bands {
         let buffer = target
             .rasterband(index)
-            .and_then(|band| band.read_as::<T>((0, 0), (size, size), (size, size), None))
+            .and_then(|band| band.read_as::<T>((0, 0), (width, height), (width, height), None))
             .map_err(gdal_error)?;
         colour.push(buffer.into_shape_and_vec().1);
     }
     let alpha = target
         .rasterband(bands + 1)
-        .and_then(|band| band.read_as::<u8>((0, 0), (size, size), (size, size), None))
+        .and_then(|band| band.read_as::<u8>((0, 0), (width, height), (width, height), None))
         .map_err(gdal_error)?
         .into_shape_and_vec()
         .1;

@@ -114,7 +114,12 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(middleware::from_fn(security_headers))
-        .layer(CorsLayer::permissive().expose_headers([header::ETAG, header::CONTENT_ENCODING]))
+        .layer(CorsLayer::permissive().expose_headers([
+            header::ETAG,
+            header::CONTENT_ENCODING,
+            header::HeaderName::from_static(crate::enhance::HEADER),
+            header::HeaderName::from_static("tessera-date"),
+        ]))
         .with_state(state)
 }
 

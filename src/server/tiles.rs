@@ -14,8 +14,9 @@ use super::problem::Problem;
 use super::{AppState, base_url, cached_response};
 use crate::collection::Period;
 use crate::density::{Filter, HeatmapRequest};
+use crate::enhance::{Applied, EnhanceRequest};
 use crate::format::{Compression, TileFormat};
-use crate::raster::Resampling;
+use crate::raster::{RenderedTile, Resampling};
 use crate::source::{Backend, Source};
 use crate::tile::TileCoord;
 
@@ -91,6 +92,17 @@ pub(super) struct TileQuery {
     /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`: a dated layer serves the newest scene at or before
     /// the end of that period.
     date: Option<String>,
+    /// `none`, `auto` or steps such as `resample,sharpen,clahe`: how imagery finer than its
+    /// scene is enhanced.
+    enhance: Option<String>,
+}
+
+/// Inserts the header that lists the enhancement steps applied to the tile.
+fn insert_enhancement_header(response: &mut Response, applied: &Applied) {
+    response.headers_mut().insert(
+        crate::enhance::HEADER,
+        HeaderValue::from_str(&applied.header_value()).expect("the steps are ASCII"),
+    );
 }
 
 /// `GET /tiles/{source}/{z}/{x}/{name}`.
@@ -179,7 +191,7 @@ pub(super) async fn tile_response(
     let accepts_gzip = accepts_gzip(headers);
     let date = options.date;
     let rendered = render(state, source, tile, scale, format, options).await?;
-    let Some((bytes, compression)) = rendered else {
+    let Some((bytes, compression, enhancement)) = rendered else {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.headers_mut().insert(
             header::CACHE_CONTROL,
@@ -215,6 +227,9 @@ pub(super) async fn tile_response(
     if let Some(value) = shown_date_header(source, tile, date) {
         response.headers_mut().insert(SHOWN_DATE, value);
     }
+    if let Some(applied) = enhancement {
+        insert_enhancement_header(&mut response, &applied);
+    }
     if let Some(encoding) = compression.content_encoding() {
         response
             .headers_mut()
@@ -235,6 +250,7 @@ pub(super) struct RequestOptions {
     pub(super) date: Option<Period>,
     /// The filter and heat-map settings of a density source.
     pub(super) density: Option<(Filter, HeatmapRequest)>,
+    pub(super) enhance: EnhanceRequest,
 }
 
 fn request_options(source: &Source, query: &TileQuery) -> Result<RequestOptions, Problem> {
@@ -246,10 +262,17 @@ fn request_options(source: &Source, query: &TileQuery) -> Result<RequestOptions,
         ),
     };
     let date = parse_date(source, query.date.as_deref())?;
+    let enhance = match &query.enhance {
+        None => EnhanceRequest::Auto,
+        Some(text) => text
+            .parse::<EnhanceRequest>()
+            .map_err(|message| Problem::bad_parameter("enhance", message))?,
+    };
     Ok(RequestOptions {
         resampling,
         date,
         density: None,
+        enhance,
     })
 }
 
@@ -295,7 +318,11 @@ fn parse_date(source: &Source, text: Option<&str>) -> Result<Option<Period>, Pro
     Ok(Some(date))
 }
 
-/// Produces the tile's bytes and their compression, or `None` for an empty tile.
+/// The bytes of a tile, their compression, and the enhancement applied to imagery.
+type Rendered = (Vec<u8>, Compression, Option<Applied>);
+
+/// Produces the tile's bytes, their compression and its enhancement, or `None` for an empty
+/// tile.
 async fn render(
     state: &AppState,
     source: &Arc<Source>,
@@ -303,7 +330,7 @@ async fn render(
     scale: u32,
     format: TileFormat,
     options: RequestOptions,
-) -> Result<Option<(Vec<u8>, Compression)>, Problem> {
+) -> Result<Option<Rendered>, Problem> {
     let id = source.id.clone();
     let limit = Duration::from_secs_f64(state.config.tile_timeout);
     let deadline = Instant::now() + limit;
@@ -316,7 +343,7 @@ async fn render(
                     archive
                         .get_tile(tile)
                         .await
-                        .map(|bytes| bytes.map(|b| (b.to_vec(), compression)))
+                        .map(|bytes| bytes.map(|b| (b.to_vec(), compression, None)))
                         .map_err(|error| {
                             Problem::internal(format!(
                                 "reading tile {tile} of {:?} failed: {error}",
@@ -337,7 +364,9 @@ async fn render(
                         })
                         .await
                         .map_err(|error| Problem::internal(error.to_string()))?;
-                    result.map(|bytes| bytes.map(|b| (b, Compression::None)))
+                    result.map(|tile| {
+                        tile.map(|tile| (tile.bytes, Compression::None, tile.enhancement))
+                    })
                 }
             }
         }
@@ -358,11 +387,12 @@ fn render_blocking(
     format: TileFormat,
     options: RequestOptions,
     deadline: Instant,
-) -> Result<Option<Vec<u8>>, Problem> {
+) -> Result<Option<RenderedTile>, Problem> {
     let RequestOptions {
         resampling,
         date,
         density,
+        enhance,
     } = options;
     // A job that waited in the queue past its deadline has no client left to respond to.
     let timed_out = || {
@@ -378,7 +408,7 @@ fn render_blocking(
         Backend::Raster(raster) => {
             let resampling = resampling.unwrap_or(raster.options().resampling);
             raster
-                .render(tile, 256 * scale, format, resampling, deadline)
+                .render_enhanced(tile, 256 * scale, format, resampling, enhance, deadline)
                 .map_err(|error| {
                     if Instant::now() >= deadline {
                         return timed_out();
@@ -390,14 +420,14 @@ fn render_blocking(
                     ))
                 })
         }
-        Backend::Vector(vector) => vector.tile(tile).map_err(|error| {
+        Backend::Vector(vector) => vector.tile(tile).map(plain).map_err(|error| {
             tracing::error!(source = %source.id, %tile, %error, "vector tile failed");
             Problem::internal(format!(
                 "encoding tile {tile} of {:?} failed: {error}",
                 source.id
             ))
         }),
-        Backend::Floorplan(plan) => plan.vector().tile(tile).map_err(|error| {
+        Backend::Floorplan(plan) => plan.vector().tile(tile).map(plain).map_err(|error| {
             tracing::error!(source = %source.id, %tile, %error, "floorplan tile failed");
             Problem::internal(format!(
                 "encoding tile {tile} of {:?} failed: {error}",
@@ -406,6 +436,7 @@ fn render_blocking(
         }),
         Backend::Collection(collection) => collection
             .render(tile, 256 * scale, format, resampling, date, deadline)
+            .map(plain)
             .map_err(|error| {
                 if Instant::now() >= deadline {
                     return timed_out();
@@ -420,6 +451,7 @@ fn render_blocking(
             let (filter, heat) = density.unwrap_or_default();
             points
                 .tile(tile, scale, format, &filter, heat)
+                .map(plain)
                 .map_err(|error| {
                     tracing::error!(source = %source.id, %tile, %error, "density tile failed");
                     Problem::internal(format!(
@@ -430,6 +462,14 @@ fn render_blocking(
         }
         Backend::Archive(_) => Ok(None),
     }
+}
+
+/// Wraps the bytes of a tile that no enhancement touched.
+fn plain(bytes: Option<Vec<u8>>) -> Option<RenderedTile> {
+    bytes.map(|bytes| RenderedTile {
+        bytes,
+        enhancement: None,
+    })
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
