@@ -104,6 +104,39 @@ async fn dated_layer_selects_newest_at_or_before() {
     }
 }
 
+/// A dated layer enhances its scenes as a single file does: the same pixels and the same
+/// `Tessera-Enhancement` header, and none with `enhance=none`.
+#[tokio::test]
+async fn dated_layer_enhances_like_its_scene() {
+    let server = naip_server().await;
+    // z15 pixels (about 3.3 m) are finer than NAIP's 5 m.
+    let tile = naip_tile();
+    let header = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("tessera-enhancement")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    for query in ["?date=2014", "?date=2014&enhance=none"] {
+        let dated = server.get(&tile_path("naip", tile, query)).await;
+        let single_query = query.replace("date=2014&", "").replace("?date=2014", "");
+        let single = server.get(&tile_path("d2014", tile, &single_query)).await;
+        assert_eq!(dated.status(), 200, "{query}");
+        let (dated_header, single_header) = (header(&dated), header(&single));
+        assert_eq!(dated_header, single_header, "{query}");
+        if query.contains("none") {
+            assert!(dated_header.is_none(), "enhance=none is plain");
+        } else {
+            let value = dated_header.expect("a z15 NAIP tile is enhanced");
+            assert!(value.contains("factor="), "{value}");
+        }
+        let dated = dated.bytes().await.expect("body");
+        let single = single.bytes().await.expect("body");
+        assert!(dated == single, "{query}: the dated tile is its scene's");
+    }
+}
+
 /// WMTS lists the scene dates as the TIME dimension, and a TIME value selects that date's
 /// scene, as `date` does on the XYZ route.
 #[tokio::test]
@@ -643,9 +676,14 @@ async fn coverage_reads_a_stac_item() {
 #[tokio::test]
 async fn mosaic_has_no_seams_between_tiles() {
     let server = mosaic_server("").await;
-    // A z7 tile at @2x has the pixel grid of its four z8 children.
+    // A z7 tile at @2x has the pixel grid of its four z8 children. Their 600 m scenes are
+    // enhanced at z8, each tile from its own native-resolution grid, so the comparison is
+    // made on plain pixels; tests/enhance.rs checks that enhanced neighbours meet.
     let parent = TileCoord::new(7, 37, 45).expect("valid tile");
-    let path = format!("/tiles/mosaic/7/{}/{}@2x.png", parent.x, parent.y);
+    let path = format!(
+        "/tiles/mosaic/7/{}/{}@2x.png?enhance=none",
+        parent.x, parent.y
+    );
     let whole = decode_image(&tile_bytes(&server, &path).await);
     let opaque = whole.pixels().filter(|pixel| pixel[3] == 255).count();
     assert!(
@@ -661,7 +699,9 @@ async fn mosaic_has_no_seams_between_tiles() {
             u64::from(parent.y * 2 + dy),
         )
         .expect("valid tile");
-        let response = server.get(&tile_path("mosaic", child, "")).await;
+        let response = server
+            .get(&tile_path("mosaic", child, "?enhance=none"))
+            .await;
         if response.status() == 204 {
             continue;
         }

@@ -83,13 +83,14 @@ fn build_coverage(imagery: &Source) -> Result<Source, String> {
                 .parent()
                 .map(StacItems::in_folder)
                 .unwrap_or_default();
-            let facts =
+            let mut facts =
                 read_facts(raster.path(), raster.info(), &overrides, &stac).map_err(|error| {
                     format!(
                         "reading the footprint of {} for its coverage layer failed: {error}",
                         raster.path().display()
                     )
                 })?;
+            facts.enhanced_from_zoom = raster.enhanced_from_zoom(256);
             let vector = coverage_source(&imagery.path, &[&facts], raster.maxzoom());
             (vector, facts.date)
         }
@@ -160,7 +161,9 @@ fn footprint_feature(index: usize, facts: &SceneFacts) -> MemoryFeature {
         }),
         facts.sensor.as_deref().and_then(text),
         text(&facts.source),
-        Some(PropertyValue::Int(i64::from(facts.enhanced_from_zoom))),
+        facts
+            .enhanced_from_zoom
+            .map(|zoom| PropertyValue::Int(i64::from(zoom))),
         Some(PropertyValue::Int(index as i64)),
     ];
     MemoryFeature {

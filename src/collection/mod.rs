@@ -24,8 +24,9 @@ use thiserror::Error;
 
 pub use self::date::{Date, Period};
 pub use self::scene::{DateOrigin, SceneFacts, SceneOverrides, StacItems, read_facts};
+use crate::enhance::{Applied, EnhanceRequest};
 use crate::format::TileFormat;
-use crate::raster::{RasterError, RasterOptions, RasterSource, Resampling, encode};
+use crate::raster::{RasterError, RasterOptions, RasterSource, RenderedTile, Resampling, encode};
 use crate::tile::{Bbox, TileCoord};
 
 #[derive(Debug, Error)]
@@ -378,6 +379,10 @@ impl Collection {
     /// Renders `tile` at `tile_size` pixels a side in `format`: the scenes of
     /// [`Collection::scenes_for`], each warped with its own alpha and composited first on top.
     /// Returns `None` when no pixel has data. Blocking: run it on a worker thread.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the tile, its size and format, and the request's three options"
+    )]
     pub fn render(
         &self,
         tile: TileCoord,
@@ -385,21 +390,31 @@ impl Collection {
         format: TileFormat,
         resampling: Option<Resampling>,
         date: Option<Period>,
+        enhance: EnhanceRequest,
         deadline: Instant,
-    ) -> Result<Option<Vec<u8>>, CollectionError> {
+    ) -> Result<Option<RenderedTile>, CollectionError> {
         let mut canvas = composite::Canvas::new(tile_size);
+        // The header names the strongest enhancement among the scenes drawn.
+        let mut strongest: Option<Applied> = None;
         for index in self.scenes_for(tile, date) {
             let scene = &self.scenes[index];
             let resampling = resampling.unwrap_or(scene.raster.options().resampling);
-            let rgba = scene
+            let rendered = scene
                 .raster
-                .render_rgba(tile, tile_size, resampling, deadline)
+                .render_rgba_enhanced(tile, tile_size, resampling, enhance, deadline)
                 .map_err(|source| CollectionError::Render {
                     file: scene.facts.file.clone(),
                     source: Box::new(source),
                 })?;
-            if let Some(rgba) = rgba {
+            if let Some((rgba, applied)) = rendered {
                 canvas.add_below(&rgba);
+                if let Some(applied) = applied
+                    && strongest
+                        .as_ref()
+                        .is_none_or(|known| applied.factor > known.factor)
+                {
+                    strongest = Some(applied);
+                }
             }
             if canvas.is_opaque() {
                 break;
@@ -407,9 +422,10 @@ impl Collection {
         }
         match canvas.into_rgba() {
             None => Ok(None),
-            Some(rgba) => Ok(Some(encode::encode_rgba(
-                &rgba, tile_size, tile_size, format,
-            )?)),
+            Some(rgba) => Ok(Some(RenderedTile {
+                bytes: encode::encode_rgba(&rgba, tile_size, tile_size, format)?,
+                enhancement: strongest,
+            })),
         }
     }
 
@@ -456,12 +472,13 @@ fn open_scene(
         sensor: options.sensor.clone(),
         source: options.source.clone(),
     };
-    let facts = read_facts(&path, raster.info(), &overrides, stac).map_err(|source| {
+    let mut facts = read_facts(&path, raster.info(), &overrides, stac).map_err(|source| {
         CollectionError::Facts {
             path: path.clone(),
             source,
         }
     })?;
+    facts.enhanced_from_zoom = raster.enhanced_from_zoom(256);
     if options.kind == CollectionKind::Dated && facts.date.is_none() {
         return Err(CollectionError::Undated {
             collection: folder.to_owned(),

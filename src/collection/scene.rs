@@ -55,9 +55,10 @@ pub struct SceneFacts {
     pub date_origin: Option<DateOrigin>,
     /// Ground size of a pixel in metres, the larger of x and y, at the scene's centre.
     pub resolution_m: f64,
-    /// The zoom from which tiles are finer than the scene's own pixels, so that they enlarge
-    /// it.
-    pub enhanced_from_zoom: u8,
+    /// The zoom from which 256-pixel tiles are finer than the scene's own pixels and are
+    /// enhanced by default (`RasterSource::enhanced_from_zoom`), or `None` when the scene is
+    /// served without enhancement. The caller that holds the scene's source sets it.
+    pub enhanced_from_zoom: Option<u8>,
     pub sensor: Option<String>,
     pub source: String,
     /// Lon/lat bounds: west, south, east, north.
@@ -170,10 +171,6 @@ pub fn read_facts(
         .unwrap_or_else(|| file.clone());
 
     let (x, y) = info.resolution_metres;
-    // Tiles at a zoom whose pixels are finer by less than 1 % are not counted as enlarged.
-    let enhanced_from_zoom = (info.native_zoom() - 0.01)
-        .ceil()
-        .clamp(0.0, f64::from(tile::MAX_ZOOM)) as u8;
     let spatial_ref = dataset.spatial_ref()?;
     let outline = match valid_hull(&dataset, info)? {
         Some(hull) => hull,
@@ -186,7 +183,7 @@ pub fn read_facts(
         date,
         date_origin,
         resolution_m: x.abs().max(y.abs()),
-        enhanced_from_zoom,
+        enhanced_from_zoom: None,
         sensor,
         source,
         bounds: [b.min_x, b.min_y, b.max_x, b.max_y],

@@ -14,6 +14,9 @@ use crate::tile::{self, TileCoord};
 /// Maximum side, in pixels, of the whole-scene image that the dark object is taken from.
 const DARK_SAMPLE_PIXELS: f64 = 512.0;
 
+/// RGBA pixels of a tile and the enhancement applied to them, if any.
+pub type EnhancedRgba = (Vec<u8>, Option<Applied>);
+
 /// An encoded tile and the enhancement applied to it, if any.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderedTile {
@@ -110,19 +113,75 @@ impl RasterSource {
         request: EnhanceRequest,
         deadline: Instant,
     ) -> Result<Option<RenderedTile>, RasterError> {
-        let request = match request {
-            EnhanceRequest::Auto if resampling == Resampling::Nearest => EnhanceRequest::None,
-            other => other,
-        };
-        let steps = enhance::resolve(self.options.enhance, self.options.enhance_steps(), request);
-        let factor = self.enlargement_factor(tile, tile_size);
-        let Some(steps) = steps.filter(|_| factor > enhance::MIN_FACTOR) else {
+        let Some(steps) = self.steps_for(tile, tile_size, resampling, request) else {
             let bytes = self.render(tile, tile_size, format, resampling, deadline)?;
             return Ok(bytes.map(|bytes| RenderedTile {
                 bytes,
                 enhancement: None,
             }));
         };
+        let Some((rgba, applied)) =
+            self.enhance_rgba(tile, tile_size, resampling, steps, deadline)?
+        else {
+            return Ok(None);
+        };
+        let bytes = encode::encode_rgba(&rgba, tile_size, tile_size, format)?;
+        Ok(Some(RenderedTile {
+            bytes,
+            enhancement: Some(applied),
+        }))
+    }
+
+    /// Renders `tile` as RGBA pixels, enhanced as [`RasterSource::render_enhanced`] decides,
+    /// with the enhancement applied if any. A collection composites its scenes from these.
+    pub fn render_rgba_enhanced(
+        &self,
+        tile: TileCoord,
+        tile_size: u32,
+        resampling: Resampling,
+        request: EnhanceRequest,
+        deadline: Instant,
+    ) -> Result<Option<EnhancedRgba>, RasterError> {
+        match self.steps_for(tile, tile_size, resampling, request) {
+            None => Ok(self
+                .render_rgba(tile, tile_size, resampling, deadline)?
+                .map(|rgba| (rgba, None))),
+            Some(steps) => Ok(self
+                .enhance_rgba(tile, tile_size, resampling, steps, deadline)?
+                .map(|(rgba, applied)| (rgba, Some(applied)))),
+        }
+    }
+
+    /// Returns the steps to apply to `tile`, or `None` when it is served plainly: the tile is
+    /// not finer than the scene by more than [`enhance::MIN_FACTOR`], or the source and
+    /// request select no enhancement.
+    fn steps_for(
+        &self,
+        tile: TileCoord,
+        tile_size: u32,
+        resampling: Resampling,
+        request: EnhanceRequest,
+    ) -> Option<enhance::Steps> {
+        let request = match request {
+            EnhanceRequest::Auto if resampling == Resampling::Nearest => EnhanceRequest::None,
+            other => other,
+        };
+        let steps = enhance::resolve(self.options.enhance, self.options.enhance_steps(), request);
+        let factor = self.enlargement_factor(tile, tile_size);
+        steps.filter(|_| factor > enhance::MIN_FACTOR)
+    }
+
+    /// Warps the tile's extent and margin at about native resolution and enhances it into
+    /// `tile_size` RGBA pixels, or `None` when no pixel has data.
+    fn enhance_rgba(
+        &self,
+        tile: TileCoord,
+        tile_size: u32,
+        resampling: Resampling,
+        steps: enhance::Steps,
+        deadline: Instant,
+    ) -> Result<Option<(Vec<u8>, Applied)>, RasterError> {
+        let factor = self.enlargement_factor(tile, tile_size);
         let network = self.network.as_ref().filter(|_| steps.model);
         let model_radius = network.map_or(0, |network| network.receptive_radius() as u32);
 
@@ -147,11 +206,7 @@ impl RasterSource {
         if rgba.chunks_exact(4).all(|pixel| pixel[3] == 0) {
             return Ok(None);
         }
-        let bytes = encode::encode_rgba(&rgba, tile_size, tile_size, format)?;
-        Ok(Some(RenderedTile {
-            bytes,
-            enhancement: Some(applied),
-        }))
+        Ok(Some((rgba, applied)))
     }
 
     /// Returns the nodata value of 8-bit data served without a stretch, which a plain warp

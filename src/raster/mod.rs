@@ -17,7 +17,7 @@ use gdal::Dataset;
 use thiserror::Error;
 
 pub use self::cog::CogLayout;
-pub use self::enhanced::RenderedTile;
+pub use self::enhanced::{EnhancedRgba, RenderedTile};
 pub use self::info::{BandInfo, RasterInfo, read_info};
 pub use self::options::{RasterOptions, Resampling, Rescale};
 use crate::format::TileFormat;

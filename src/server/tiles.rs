@@ -435,8 +435,15 @@ fn render_blocking(
             ))
         }),
         Backend::Collection(collection) => collection
-            .render(tile, 256 * scale, format, resampling, date, deadline)
-            .map(plain)
+            .render(
+                tile,
+                256 * scale,
+                format,
+                resampling,
+                date,
+                enhance,
+                deadline,
+            )
             .map_err(|error| {
                 if Instant::now() >= deadline {
                     return timed_out();
