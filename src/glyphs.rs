@@ -34,7 +34,7 @@ pub enum GlyphError {
         "invalid glyph range {0:?}: use START-END.pbf with START a multiple of 256 and END = START + 255, up to 65535"
     )]
     InvalidRange(String),
-    #[error("no font {0:?}: see /fonts for the fonts served")]
+    #[error("no font of {0:?} is installed: see /fonts for the fonts served")]
     UnknownFont(String),
     #[error("invalid fontstack {0:?}: name 1 to {MAX_FONTS_PER_STACK} fonts, separated by commas")]
     InvalidFontstack(String),
@@ -112,6 +112,17 @@ impl RangeCells {
     }
 }
 
+/// Longest part of a requested fontstack repeated in an error message, in characters.
+const MAX_ECHOED_CHARS: usize = 120;
+
+/// Returns `text`, cut to [`MAX_ECHOED_CHARS`] characters with an ellipsis when longer.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHOED_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 impl GlyphCache {
     pub fn new(folders: Vec<PathBuf>) -> Self {
         Self {
@@ -155,15 +166,19 @@ impl GlyphCache {
     pub fn range_pbf(&self, fontstack: &str, start: u32, end: u32) -> Result<Vec<u8>, GlyphError> {
         let names: Vec<&str> = fontstack.split(',').map(str::trim).collect();
         if names.len() > MAX_FONTS_PER_STACK || names.iter().any(|name| name.is_empty()) {
-            return Err(GlyphError::InvalidFontstack(fontstack.to_owned()));
+            return Err(GlyphError::InvalidFontstack(shortened(fontstack)));
         }
         let faces = self.faces();
         let mut stacks = Vec::with_capacity(names.len());
+        // Fonts of the stack that are not installed are left out, as fallbacks are meant to
+        // be; the stack fails only when none of its fonts is known.
         for name in &names {
-            let face = faces
-                .get(*name)
-                .ok_or_else(|| GlyphError::UnknownFont((*name).to_owned()))?;
-            stacks.push(self.rendered(name, face, start, end)?);
+            if let Some(face) = faces.get(*name) {
+                stacks.push(self.rendered(name, face, start, end)?);
+            }
+        }
+        if stacks.is_empty() {
+            return Err(GlyphError::UnknownFont(shortened(fontstack)));
         }
         let mut combined = pbf_font_tools::combine_glyphs(
             stacks
@@ -356,6 +371,15 @@ mod tests {
         assert_eq!(
             cache.range_pbf("A,,B", 0, 255),
             Err(GlyphError::InvalidFontstack("A,,B".into()))
+        );
+        let huge = "A".repeat(10_000);
+        let Err(GlyphError::UnknownFont(echoed)) = cache.range_pbf(&huge, 0, 255) else {
+            panic!("a stack of unknown fonts is an error");
+        };
+        assert_eq!(
+            echoed.chars().count(),
+            MAX_ECHOED_CHARS + 1,
+            "cut with an ellipsis"
         );
     }
 }

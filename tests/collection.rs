@@ -185,6 +185,23 @@ async fn wmts_time_selects_the_dated_scene() {
     );
 }
 
+/// A misspelt or repeated `date` is a 400, never a tile of another date.
+#[tokio::test]
+async fn misspelt_or_repeated_date_is_400() {
+    let server = naip_server().await;
+    let cases = [
+        ("?DATE=2009", "query"),
+        ("?dat=2009", "query"),
+        ("?date=2009&date=2020", "date"),
+    ];
+    for (query, parameter) in cases {
+        let response = server.get(&tile_path("naip", naip_tile(), query)).await;
+        assert_eq!(response.status(), 400, "{query}");
+        let problem: serde_json::Value = response.json().await.expect("problem details");
+        assert_eq!(problem["parameter"], parameter, "{query}");
+    }
+}
+
 #[tokio::test]
 async fn dated_tile_names_its_date() {
     let server = naip_server().await;

@@ -242,6 +242,13 @@ async fn invalid_filters_are_rejected_by_name() {
             "category",
         ),
         ("/tiles/missile-tests/5/27/12.jpg", "format"),
+        // A misspelt or repeated parameter is rejected, not ignored.
+        ("/tiles/missile-tests/5/27/12.pbf?form=2019", "query"),
+        (
+            "/tiles/missile-tests/5/27/12.pbf?from=2017&from=2019",
+            "from",
+        ),
+        ("/tiles/missile-tests.json?From=2019", "query"),
     ];
     for (path, parameter) in cases {
         let (status, named) = status_and_parameter(&server, path).await;

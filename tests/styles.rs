@@ -152,6 +152,13 @@ async fn fontstacks_fall_back_per_glyph() {
             .any(|g| g.id == u32::from('한')),
         "한 (U+D55C) is drawn"
     );
+    // A font of the stack that is not installed is left out, as a fallback may be missing.
+    let with_missing = glyphs(&server, &format!("Nowhere Sans Regular,{NANUM}"), "0-255").await;
+    assert_eq!(
+        ids(&with_missing),
+        ids(&nanum),
+        "the installed font's glyphs"
+    );
     // A range that neither font covers is an empty stack, not an error.
     let empty = glyphs(&server, NOTO_KR, "57344-57599").await;
     assert!(empty.stacks[0].glyphs.is_empty());

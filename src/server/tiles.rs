@@ -119,14 +119,15 @@ pub(super) async fn get_tile(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let Path((id, z, x, name)) = path.map_err(|rejection| path_problem(&rejection))?;
-    let Query(query) =
-        query.map_err(|rejection| Problem::bad_parameter("query", rejection.body_text()))?;
     tracing::Span::current()
         .record("source", id.as_str())
         .record("tile.z", z.as_str())
         .record("tile.x", x.as_str())
         .record("tile.y", name.as_str());
     let source = find_source(&state, &id)?;
+    check_parameter_names(&source, &pairs)?;
+    let Query(query) =
+        query.map_err(|rejection| Problem::bad_parameter("query", rejection.body_text()))?;
     let z = parse_coordinate("z", &z)?;
     let x = parse_coordinate("x", &x)?;
     let tile_name = parse_tile_name(&name)?;
@@ -241,6 +242,64 @@ pub(super) async fn tile_response(
             .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
     Ok(response)
+}
+
+/// Query parameters that every tile and TileJSON request may carry.
+const TILE_PARAMETERS: [&str; 3] = ["resampling", "date", "enhance"];
+
+/// Query parameters of density sources; `category` and `facility` may repeat.
+const DENSITY_PARAMETERS: [&str; 6] = ["from", "to", "category", "facility", "radius", "ramp"];
+
+/// Rejects a query parameter that `source` does not take, or one given twice that may not
+/// repeat. A misspelt `date` would otherwise be ignored, and a tile of another date served.
+fn check_parameter_names(
+    source: &Source,
+    pairs: &Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<(), Problem> {
+    // A query that cannot be decoded is reported by the extractor of its values.
+    let Ok(Query(pairs)) = pairs else {
+        return Ok(());
+    };
+    let density = matches!(source.backend, Backend::Density(_));
+    let own: &[&str] = if density { &DENSITY_PARAMETERS } else { &[] };
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, _) in pairs {
+        let known = TILE_PARAMETERS
+            .iter()
+            .chain(own)
+            .find(|known| **known == name.as_str());
+        let Some(&known) = known else {
+            let mut accepted: Vec<&str> = TILE_PARAMETERS.to_vec();
+            if density {
+                accepted.extend(DENSITY_PARAMETERS);
+            }
+            return Err(Problem::bad_parameter(
+                "query",
+                format!(
+                    "unknown query parameter {:?} for source {:?}: use {} (names are lower case)",
+                    shortened(name),
+                    source.id,
+                    accepted.join(", ")
+                ),
+            ));
+        };
+        if seen.contains(&known) && !matches!(known, "category" | "facility") {
+            return Err(Problem::bad_parameter(
+                known,
+                format!("{known} is given more than once: give it once"),
+            ));
+        }
+        seen.push(known);
+    }
+    Ok(())
+}
+
+/// Returns `text` cut to 60 characters, for echoing a request's value in a message.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 /// The query parameters of a tile request, checked.
@@ -541,14 +600,15 @@ pub(super) async fn get_tilejson(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let Path(file) = path.map_err(|rejection| path_problem(&rejection))?;
-    let Query(query) =
-        query.map_err(|rejection| Problem::bad_parameter("query", rejection.body_text()))?;
     let Some(id) = file.strip_suffix(".json") else {
         return Err(Problem::not_found(format!(
             "no route for /tiles/{file}: TileJSON is at /tiles/{{source}}.json and tiles at /tiles/{{source}}/{{z}}/{{x}}/{{y}}.{{ext}}"
         )));
     };
     let source = find_source(&state, id)?;
+    check_parameter_names(&source, &pairs)?;
+    let Query(query) =
+        query.map_err(|rejection| Problem::bad_parameter("query", rejection.body_text()))?;
     let date = parse_date(&source, query.date.as_deref())?;
     let base = base_url(&state, &headers);
     let mut tilejson = source.tilejson(&base);
