@@ -168,9 +168,9 @@ impl Source {
     /// TileJSON 3.0.0 for this source, with tile URLs under `base_url`.
     pub fn tilejson(&self, base_url: &str) -> Value {
         let (minzoom, maxzoom) = self.zoom_range();
-        let bounds = self.bounds_lonlat();
-        let bounds = [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y];
-        let centre_zoom = minzoom.max(maxzoom.saturating_sub(2).min(minzoom.saturating_add(6)));
+        let lonlat = self.bounds_lonlat();
+        let bounds = [lonlat.min_x, lonlat.min_y, lonlat.max_x, lonlat.max_y];
+        let centre_zoom = fitting_zoom(&lonlat).clamp(minzoom, maxzoom);
         let mut tilejson = json!({
             "tilejson": "3.0.0",
             "name": self.name,
@@ -266,6 +266,18 @@ impl Source {
         }
         entry
     }
+}
+
+/// Returns the zoom at which `bounds` spans about two 256-pixel tiles, so that a map opened at
+/// the TileJSON centre shows the whole extent.
+fn fitting_zoom(bounds: &Bbox) -> u8 {
+    let mercator = tile::bbox_lonlat_to_mercator(bounds);
+    let span = (mercator.max_x - mercator.min_x).max(mercator.max_y - mercator.min_y);
+    if !(span.is_finite() && span > 0.0) {
+        return tile::MAX_ZOOM;
+    }
+    let world = 2.0 * tile::ORIGIN_SHIFT;
+    ((world / span).log2().floor() + 1.0).clamp(0.0, f64::from(tile::MAX_ZOOM)) as u8
 }
 
 /// The sources of a running server, by id, in a stable order.
@@ -490,4 +502,26 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
         path,
         backend,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fitting_zoom_follows_the_extent() {
+        let cases = [
+            // The world fits at zoom 1 (two tiles wide).
+            (Bbox::new(-180.0, -85.0, 180.0, 85.0), 1),
+            // North Korea: 6.5 degrees wide, and about 7.3 degrees tall in Web Mercator.
+            (Bbox::new(124.2, 37.7, 130.7, 43.0), 6),
+            // A 2.5 km image cut-out near 47° N.
+            (Bbox::new(-99.18, 47.01, -99.147, 47.03), 14),
+            // A point has no extent: the deepest zoom, which the source's range then clamps.
+            (Bbox::new(8.43, 49.09, 8.43, 49.09), tile::MAX_ZOOM),
+        ];
+        for (bounds, zoom) in cases {
+            assert_eq!(fitting_zoom(&bounds), zoom, "{bounds:?}");
+        }
+    }
 }
