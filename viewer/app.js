@@ -123,6 +123,7 @@ function sourceRow(source) {
     element('div', { className: 'source-details', textContent: details }),
     element('div', { className: 'source-controls' }, slider, zoomButton),
   );
+  row.dataset.source = source.id;
   state.controls.set(source.id, { row, checkbox, slider });
   return row;
 }

@@ -180,6 +180,17 @@ function updateLabels() {
     : '';
 }
 
+// Ticks the dated layer in the source list when a style file left it hidden, so that the
+// slider changes imagery the map draws.
+function showLayer(layer) {
+  const checkbox = document.querySelector(
+    `li.source[data-source="${CSS.escape(layer.id)}"] input[type=checkbox]`,
+  );
+  if (checkbox && !checkbox.checked && !checkbox.disabled) {
+    checkbox.click();
+  }
+}
+
 function setDate(date) {
   dates.date = date;
   applyDate(dates.layer, date);
@@ -223,19 +234,25 @@ function buildSidebar() {
   const section = dateSection();
   const layerSelect = document.getElementById('dated-layer');
   layerSelect.replaceChildren(...dates.layers.map((layer) => new Option(layer.name, layer.id)));
-  layerSelect.addEventListener('change', () =>
-    selectLayer(dates.layers.find((layer) => layer.id === layerSelect.value)),
-  );
+  layerSelect.addEventListener('change', () => {
+    const layer = dates.layers.find(({ id }) => id === layerSelect.value);
+    selectLayer(layer);
+    showLayer(layer);
+  });
   document.getElementById('dated-layer-label').hidden = dates.layers.length < 2;
 
   const slider = document.getElementById('date-slider');
   // The newest date is the plain tile URL, which the map loaded already.
   slider.addEventListener('input', () => {
+    showLayer(dates.layer);
     const index = Number(slider.value);
     setDate(index === dates.layer.dates.length - 1 ? null : dates.layer.dates[index]);
   });
   const compare = document.getElementById('compare-select');
-  compare.addEventListener('change', () => showComparison(compare.value || null));
+  compare.addEventListener('change', () => {
+    showLayer(dates.layer);
+    showComparison(compare.value || null);
+  });
   section.hidden = false;
 }
 
@@ -296,6 +313,10 @@ async function main() {
   const first = inView ?? dates.layers[0];
   document.getElementById('dated-layer').value = first.id;
   selectLayer(first);
+  // A dated layer under the centre of the view is what the user came to see.
+  if (inView) {
+    showLayer(inView);
+  }
   dates.map.on('move', syncCompareView);
   // A style switch in app.js replaces the sources, and with them the chosen date.
   dates.map.on('styledata', () => {
