@@ -83,7 +83,9 @@ pub fn parse_items_query(pairs: &[(String, String)]) -> Result<ItemsQuery, Query
                 let limit: usize = value.parse().ok().filter(|l| *l >= 1).ok_or_else(|| {
                     invalid(
                         "limit",
-                        format!("{value:?} is not a whole number from 1 to {MAX_LIMIT}"),
+                        format!(
+                            "{value:?} is not a whole number of at least 1 (values above {MAX_LIMIT} are capped)"
+                        ),
                     )
                 })?;
                 query.limit = limit.min(MAX_LIMIT);
@@ -151,6 +153,12 @@ pub fn parse_bbox(text: &str) -> Result<Bbox, QueryError> {
             ));
         }
     };
+    if numbers.iter().any(|number| !number.is_finite()) {
+        return Err(invalid(
+            "bbox",
+            format!("{text:?} holds a value that is not a finite number: use degrees"),
+        ));
+    }
     let in_range =
         |lon: f64, lat: f64| (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat);
     if !in_range(min_x, min_y) || !in_range(max_x, max_y) {
@@ -342,6 +350,8 @@ mod tests {
             ("bbox", "a,b,c,d", "bbox"),
             ("bbox", "0,10,1,5", "bbox"),
             ("bbox", "0,0,200,1", "bbox"),
+            ("bbox", "NaN,38,130,43", "bbox"),
+            ("bbox", "inf,38,130,43", "bbox"),
             ("limit", "0", "limit"),
             ("limit", "-3", "limit"),
             ("offset", "x", "offset"),
