@@ -112,7 +112,7 @@ impl RangeCells {
     }
 }
 
-/// Longest part of a requested fontstack repeated in an error message, in characters.
+/// Maximum number of characters of a requested fontstack that an error message repeats.
 const MAX_ECHOED_CHARS: usize = 120;
 
 /// Returns `text`, cut to [`MAX_ECHOED_CHARS`] characters with an ellipsis when longer.
@@ -170,8 +170,8 @@ impl GlyphCache {
         }
         let faces = self.faces();
         let mut stacks = Vec::with_capacity(names.len());
-        // Fonts of the stack that are not installed are left out, as fallbacks are meant to
-        // be; the stack fails only when none of its fonts is known.
+        // A font of the stack that is not installed is left out, because fallbacks may be
+        // missing. The stack fails only when none of its fonts is installed.
         for name in &names {
             if let Some(face) = faces.get(*name) {
                 stacks.push(self.rendered(name, face, start, end)?);
