@@ -23,6 +23,11 @@ pub struct QueryError {
     pub message: String,
 }
 
+/// The query parameters that `/items` takes.
+const ITEMS_PARAMETERS: [&str; 7] = [
+    "bbox", "datetime", "limit", "offset", "crs", "bbox-crs", "f",
+];
+
 fn invalid(parameter: &'static str, message: impl Into<String>) -> QueryError {
     QueryError {
         parameter,
@@ -61,6 +66,17 @@ pub struct ItemsQuery {
 /// Parses the query of an `/items` request. Unknown parameters are rejected, as the standard
 /// recommends, so that a misspelt filter does not silently return everything.
 pub fn parse_items_query(pairs: &[(String, String)]) -> Result<ItemsQuery, QueryError> {
+    // A repeated parameter is rejected rather than one of its values chosen.
+    for (index, (name, _)) in pairs.iter().enumerate() {
+        if let Some(&known) = ITEMS_PARAMETERS.iter().find(|known| **known == name)
+            && pairs[..index].iter().any(|(earlier, _)| earlier == name)
+        {
+            return Err(invalid(
+                known,
+                format!("{known} is given more than once: give it once"),
+            ));
+        }
+    }
     let mut query = ItemsQuery {
         bbox: None,
         bbox_text: None,
@@ -367,6 +383,8 @@ mod tests {
             let error = parse_items_query(&pairs(&[(name, value)])).expect_err(value);
             assert_eq!(error.parameter, parameter, "{name}={value}");
         }
+        let repeated = parse_items_query(&pairs(&[("limit", "2"), ("limit", "3")]));
+        assert_eq!(repeated.expect_err("a repeated limit").parameter, "limit");
     }
 
     #[test]

@@ -104,6 +104,19 @@ pub enum Request {
 /// Parses the query parameters of a KVP request. Parameter names are case-insensitive, as
 /// OWS Common requires; values are not.
 pub fn parse_kvp(pairs: &[(String, String)]) -> Result<Request, Exception> {
+    // A repeated parameter is rejected rather than one of its values chosen.
+    for (index, (name, _)) in pairs.iter().enumerate() {
+        if pairs[..index]
+            .iter()
+            .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name))
+        {
+            return Err(Exception::new(
+                ExceptionCode::InvalidParameterValue,
+                &name.to_ascii_uppercase(),
+                format!("{name} is given more than once: give it once"),
+            ));
+        }
+    }
     let value = |name: &str| {
         pairs
             .iter()
@@ -579,6 +592,16 @@ mod tests {
                 vec![("SERVICE", "WMTS"), ("REQUEST", "GetFeatureInfo")],
                 ExceptionCode::OperationNotSupported,
                 "REQUEST",
+            ),
+            (
+                vec![
+                    ("SERVICE", "WMTS"),
+                    ("REQUEST", "GetTile"),
+                    ("TileRow", "1"),
+                    ("TILEROW", "2"),
+                ],
+                ExceptionCode::InvalidParameterValue,
+                "TILEROW",
             ),
             (
                 vec![("SERVICE", "WMTS"), ("REQUEST", "GetTile")],
