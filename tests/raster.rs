@@ -610,3 +610,31 @@ async fn rasters_off_the_earth_or_without_pixel_size_are_reported() {
         reason("zero_pixel.tif")
     );
 }
+
+/// Computing the percentile stretch of 16-bit data writes nothing beside the file: GDAL would
+/// otherwise save the statistics as an `.aux.xml` file when the dataset closes.
+#[test]
+fn stretch_statistics_write_no_aux_file() {
+    let scene = geodata("landsat8-mosaic/mosaic_cog1.tif");
+    let folder = folder_with(&[&scene]);
+    let copy = folder.path().join("mosaic_cog1.tif");
+    let source =
+        tessera::raster::RasterSource::open(&copy, tessera::raster::RasterOptions::default())
+            .expect("the scene opens with an automatic stretch");
+    drop(source);
+    let names: Vec<String> = std::fs::read_dir(folder.path())
+        .expect("list the folder")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["mosaic_cog1.tif"],
+        "only the scene is in its folder"
+    );
+}

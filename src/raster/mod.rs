@@ -88,6 +88,31 @@ pub fn configure_gdal(cache_mb: u32) {
     }
 }
 
+/// Computes the stretch of `path` on a handle of its own, with GDAL's auxiliary metadata
+/// files off for this thread until the handle is closed, so that the statistics are not saved
+/// as `STEM.aux.xml` beside the file. GDAL reads the option when it first uses them.
+fn stretch_without_aux_files(
+    path: &Path,
+    info: &RasterInfo,
+    selected: &[usize],
+    rescale: &Rescale,
+) -> Result<Option<Vec<(f64, f64)>>, RasterError> {
+    const OPTION: &str = "GDAL_PAM_ENABLED";
+    if let Err(error) = gdal::config::set_thread_local_config_option(OPTION, "NO") {
+        tracing::warn!(%error, "cannot turn off GDAL's .aux.xml files");
+    }
+    let stretch = Dataset::open(path)
+        .map_err(|source| RasterError::Open {
+            path: path.to_owned(),
+            source,
+        })
+        .and_then(|dataset| options::stretch_for(path, &dataset, info, selected, rescale));
+    if let Err(error) = gdal::config::clear_thread_local_config_option(OPTION) {
+        tracing::warn!(%error, "cannot turn GDAL's .aux.xml files back on");
+    }
+    stretch
+}
+
 /// A GeoTIFF or COG served as imagery tiles.
 #[derive(Debug)]
 pub struct RasterSource {
@@ -142,7 +167,7 @@ impl RasterSource {
 
         let (translate_args, selected) = band_plan(path, &info, &options)?;
         let colour_bands = selected.len();
-        let stretch = options::stretch_for(path, &dataset, &info, &selected, &options.rescale)?;
+        let stretch = stretch_without_aux_files(path, &info, &selected, &options.rescale)?;
 
         // A file cut on the tile grid has a native zoom a rounding error above a whole number,
         // so a tolerance keeps that error from adding a zoom level.
