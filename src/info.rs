@@ -20,6 +20,18 @@ pub fn describe(path: &Path) -> anyhow::Result<Value> {
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
+    if path.is_dir() {
+        anyhow::bail!(
+            "{} is a folder: `tessera info` describes one file; run it on a scene of the folder, or serve the folder and read /tiles/{{id}}.json for a dated layer or mosaic",
+            path.display()
+        );
+    }
+    if config::MODEL_EXTENSIONS.contains(&extension.as_str()) {
+        anyhow::bail!(
+            "{} is a 3D model: `tessera info` does not describe models; serve it with an anchor in its side file and read /models/{{id}}.json",
+            path.display()
+        );
+    }
     if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -75,6 +75,23 @@ fn info_json_for_raster_vector_and_errors() {
         message.contains("/no/such/file.tif"),
         "the error names the file: {message}"
     );
+
+    // A model and a collection folder are served but not described: the error says where
+    // their facts are.
+    let cases = [
+        ("fzk-haus/fzk-haus.glb", "/models/{id}.json"),
+        ("naip-timeseries", "/tiles/{id}.json"),
+    ];
+    for (relative, pointer) in cases {
+        let output = tessera()
+            .arg("info")
+            .arg(geodata(relative))
+            .output()
+            .expect("run");
+        assert!(!output.status.success(), "{relative}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(pointer), "{relative}: {message}");
+    }
 }
 
 /// Starts `tessera serve` with `args` and returns the child and the printed address.
