@@ -14,6 +14,8 @@ use pbf_font_tools::prost::Message;
 use pbf_font_tools::{Fontstack, Glyphs, freetype};
 use thiserror::Error;
 
+use crate::server::problem::shortened;
+
 /// Font size that glyphs are rendered at, in pixels, as MapLibre expects.
 const FONT_SIZE: usize = 24;
 /// Distance from the outline, in pixels, over which the SDF is recorded.
@@ -22,8 +24,8 @@ const SDF_RADIUS: usize = 8;
 const SDF_CUTOFF: f64 = 0.25;
 /// Most fonts named in one fontstack; more are rejected to bound a request's work.
 const MAX_FONTS_PER_STACK: usize = 8;
-/// Most font ranges kept in memory; the oldest is dropped beyond it. A range of 256 Hangul
-/// syllables from Noto Sans CJK is about 190 kB, so the cache holds about 100 MB at most.
+/// Maximum number of font ranges kept in memory; beyond it the oldest is dropped. A range of
+/// 256 Hangul syllables from Noto Sans CJK is about 190 kB, so the cache uses about 100 MB.
 const MAX_CACHED_RANGES: usize = 512;
 /// Font file extensions read, lower case.
 const FONT_EXTENSIONS: [&str; 4] = ["ttf", "otf", "ttc", "otc"];
@@ -115,14 +117,6 @@ impl RangeCells {
 /// Maximum number of characters of a requested fontstack that an error message repeats.
 const MAX_ECHOED_CHARS: usize = 120;
 
-/// Returns `text`, cut to [`MAX_ECHOED_CHARS`] characters with an ellipsis when longer.
-fn shortened(text: &str) -> String {
-    match text.char_indices().nth(MAX_ECHOED_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
-}
-
 impl GlyphCache {
     pub fn new(folders: Vec<PathBuf>) -> Self {
         Self {
@@ -166,7 +160,10 @@ impl GlyphCache {
     pub fn range_pbf(&self, fontstack: &str, start: u32, end: u32) -> Result<Vec<u8>, GlyphError> {
         let names: Vec<&str> = fontstack.split(',').map(str::trim).collect();
         if names.len() > MAX_FONTS_PER_STACK || names.iter().any(|name| name.is_empty()) {
-            return Err(GlyphError::InvalidFontstack(shortened(fontstack)));
+            return Err(GlyphError::InvalidFontstack(shortened(
+                fontstack,
+                MAX_ECHOED_CHARS,
+            )));
         }
         let faces = self.faces();
         let mut stacks = Vec::with_capacity(names.len());
@@ -178,7 +175,10 @@ impl GlyphCache {
             }
         }
         if stacks.is_empty() {
-            return Err(GlyphError::UnknownFont(shortened(fontstack)));
+            return Err(GlyphError::UnknownFont(shortened(
+                fontstack,
+                MAX_ECHOED_CHARS,
+            )));
         }
         let mut combined = pbf_font_tools::combine_glyphs(
             stacks

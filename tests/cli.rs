@@ -76,8 +76,8 @@ fn info_json_for_raster_vector_and_errors() {
         "the error names the file: {message}"
     );
 
-    // A model and a collection folder are served but not described: the error says where
-    // their facts are.
+    // A model and a collection folder are served but not described, so the error names the
+    // route of their facts.
     let cases = [
         ("fzk-haus/fzk-haus.glb", "/models/{id}.json"),
         ("naip-timeseries", "/tiles/{id}.json"),

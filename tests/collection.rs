@@ -695,7 +695,7 @@ async fn mosaic_has_no_seams_between_tiles() {
     let server = mosaic_server("").await;
     // A z7 tile at @2x has the pixel grid of its four z8 children. Their 600 m scenes are
     // enhanced at z8, each tile from its own native-resolution grid, so the comparison is
-    // made on plain pixels; tests/enhance.rs checks that enhanced neighbours meet.
+    // made on plain pixels. tests/enhance.rs checks that enhanced neighbours meet.
     let parent = TileCoord::new(7, 37, 45).expect("valid tile");
     let path = format!(
         "/tiles/mosaic/7/{}/{}@2x.png?enhance=none",

@@ -650,7 +650,7 @@ async fn gdal_reads_wmts_capabilities_and_a_tile() {
     let server = TestServer::sample().await;
     let capabilities = server.url("/wmts/1.0.0/WMTSCapabilities.xml");
     let folder = tempfile::tempdir().expect("tempdir");
-    // GDAL's WMTS driver caches tiles in ./gdalwmscache unless told otherwise.
+    // GDAL's WMTS driver caches tiles in ./gdalwmscache unless configured otherwise.
     let cache = vec![
         "--config".to_owned(),
         "GDAL_DEFAULT_WMS_CACHE_PATH".to_owned(),

@@ -57,7 +57,7 @@ pub struct SceneFacts {
     pub resolution_m: f64,
     /// The zoom from which 256-pixel tiles are finer than the scene's own pixels and are
     /// enhanced by default (`RasterSource::enhanced_from_zoom`), or `None` when the scene is
-    /// served without enhancement. The caller that holds the scene's source sets it.
+    /// served without enhancement. The caller that has the scene's source sets it.
     pub enhanced_from_zoom: Option<u8>,
     pub sensor: Option<String>,
     pub source: String,

@@ -4,7 +4,7 @@ mod density;
 mod metrics;
 mod models;
 mod ogc_api;
-mod problem;
+pub(crate) mod problem;
 mod resources;
 mod tiles;
 mod wmts;

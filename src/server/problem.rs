@@ -81,3 +81,12 @@ impl IntoResponse for Problem {
         response
     }
 }
+
+/// Returns `text` cut to `max_chars` characters, with an ellipsis when it was longer, for
+/// repeating a request's value in an error message.
+pub(crate) fn shortened(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::problem::Problem;
+use super::problem::{Problem, shortened};
 use super::{AppState, base_url, cached_response};
 use crate::collection::Period;
 use crate::density::{Filter, HeatmapRequest};
@@ -277,7 +277,7 @@ fn check_parameter_names(
                 "query",
                 format!(
                     "unknown query parameter {:?} for source {:?}: use {} (names are lower case)",
-                    shortened(name),
+                    shortened(name, 60),
                     source.id,
                     accepted.join(", ")
                 ),
@@ -292,14 +292,6 @@ fn check_parameter_names(
         seen.push(known);
     }
     Ok(())
-}
-
-/// Returns `text` cut to 60 characters, for echoing a request's value in a message.
-fn shortened(text: &str) -> String {
-    match text.char_indices().nth(60) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }
 
 /// The query parameters of a tile request, checked.

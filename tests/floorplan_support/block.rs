@@ -44,8 +44,8 @@ fn block(name: &str, rectangle: [f64; 4], bottom: f64, top: f64) -> Block {
 pub const WALL_HEIGHT: f64 = 2.8;
 pub const STOREY_HEIGHT: f64 = 3.0;
 
-/// The boxes of one storey. Storey 0 has a corridor and two cells; storey 1 a corridor and a
-/// day room. The door is thinner than the wall around it.
+/// Returns the boxes of one storey. Storey 0 has a corridor and two cells, and storey 1 a
+/// corridor and a day room. The door is thinner than the wall around it.
 fn storey(level: usize) -> Vec<Block> {
     let h = WALL_HEIGHT;
     let mut boxes = vec![
