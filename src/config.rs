@@ -34,6 +34,8 @@ pub enum ConfigError {
         path: PathBuf,
         expected: &'static str,
     },
+    #[error("{message} in {path}")]
+    Access { path: PathBuf, message: String },
     #[error(
         "invalid source id {0:?}: use letters, digits, '.', '_' and '-' only, starting with a letter or digit"
     )]
@@ -68,6 +70,8 @@ pub struct Config {
     /// glyphs are rendered from (`/fonts/{fontstack}/{range}.pbf`).
     pub fonts: Vec<PathBuf>,
     pub sources: BTreeMap<String, SourceConfig>,
+    /// Private sources, keys, sensitive points and rate limits: `[access]`.
+    pub access: crate::access::AccessConfig,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             styles: PathBuf::from("styles"),
             fonts: vec![PathBuf::from("/usr/share/fonts")],
             sources: BTreeMap::new(),
+            access: crate::access::AccessConfig::default(),
         }
     }
 }
@@ -95,6 +100,18 @@ pub struct SourceConfig {
     pub name: Option<String>,
     pub attribution: Option<String>,
     pub description: Option<String>,
+    /// `"public"` or `"private"`; without it the server's `[access] default` applies.
+    #[serde(default)]
+    pub access: Option<crate::access::Visibility>,
+    /// Key groups that open this source, besides its id.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Attributes that only holders of a key for this source receive.
+    #[serde(default)]
+    pub private_attributes: Vec<String>,
+    /// `true`, or the attribute that marks a feature's point as sensitive.
+    #[serde(default)]
+    pub sensitive: Option<crate::access::Sensitive>,
     /// Everything else: options of the source's kind, checked when it is opened.
     #[serde(flatten)]
     pub options: toml::Table,
@@ -135,6 +152,7 @@ impl Config {
             .iter_mut()
             .chain(std::iter::once(&mut config.styles))
             .chain(config.fonts.iter_mut())
+            .chain(config.access.keys_file.iter_mut())
         {
             if folder.is_relative() {
                 *folder = base.join(&*folder);
@@ -173,6 +191,12 @@ impl Config {
                 "use seconds above 0 and at most 3600",
             ));
         }
+        self.access
+            .validate()
+            .map_err(|message| ConfigError::Access {
+                path: path.to_owned(),
+                message,
+            })?;
         if self.gdal_cache_mb == 0 {
             return Err(invalid(
                 "gdal_cache_mb",

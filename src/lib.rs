@@ -2,6 +2,7 @@
 //!
 //! `ARCHITECTURE.md` at the repository root is the code map.
 
+pub mod access;
 pub mod archive;
 pub mod collection;
 pub mod config;

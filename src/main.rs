@@ -47,6 +47,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make access keys for private sources: `tessera key new --groups camps`.
+    Key(tessera::access::KeyCommand),
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
             public_url,
         } => serve(paths, listen, config.as_deref(), workers, public_url),
         Command::Info { file, json } => tessera::info::print(&file, json),
+        Command::Key(command) => tessera::access::run_key_command(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

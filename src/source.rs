@@ -51,6 +51,8 @@ pub struct Source {
     pub description: Option<String>,
     pub path: PathBuf,
     pub backend: Backend,
+    /// Who may see the source, its private attributes and its sensitive points.
+    pub access: crate::access::SourceAccess,
 }
 
 /// A file that could not be served, reported at start-up.
@@ -114,15 +116,18 @@ impl Source {
         }
     }
 
+    /// Returns the source's bounds, grown to whole grid cells for a request without a key
+    /// when the source has sensitive points.
     pub fn bounds_lonlat(&self) -> Bbox {
-        match &self.backend {
+        let bounds = match &self.backend {
             Backend::Raster(raster) => raster.bounds_lonlat(),
             Backend::Vector(vector) => vector.bounds_lonlat(),
             Backend::Archive(archive) => archive.metadata().bounds,
             Backend::Floorplan(plan) => plan.vector().bounds_lonlat(),
             Backend::Collection(collection) => collection.bounds_lonlat(),
             Backend::Density(density) => density.bounds_lonlat(),
-        }
+        };
+        crate::access::shown_bounds(self, bounds)
     }
 
     /// Returns whether `tile` can hold any of the source's data. A vector tile reaches into its
@@ -255,7 +260,7 @@ impl Source {
             "kind": self.kind(),
             "name": self.name,
             "format": self.format().extension(),
-            "tilejson": format!("{base_url}/tiles/{}.json", self.id),
+            "tilejson": crate::access::url_with_key(&format!("{base_url}/tiles/{}.json", self.id)),
             "minzoom": minzoom,
             "maxzoom": maxzoom,
             "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
@@ -288,20 +293,27 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Returns source `id` when the current request may see it (`access::is_visible`).
     pub fn get(&self, id: &str) -> Option<&Arc<Source>> {
-        self.sources.get(id)
+        self.sources
+            .get(id)
+            .filter(|source| crate::access::is_visible(source))
     }
 
+    /// Returns the sources that the current request may see, in order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Source>> {
-        self.order.iter().filter_map(|id| self.sources.get(id))
+        self.order
+            .iter()
+            .filter_map(|id| self.sources.get(id))
+            .filter(|source| crate::access::is_visible(source))
     }
 
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.iter().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.len() == 0
     }
 
     fn insert(&mut self, source: Source) {
@@ -369,6 +381,10 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
                     name: None,
                     attribution: None,
                     description: None,
+                    access: None,
+                    groups: Vec::new(),
+                    private_attributes: Vec::new(),
+                    sensitive: None,
                     options: toml::Table::new(),
                 },
                 Err(error) => {
@@ -501,6 +517,12 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
         description: source_config.description.clone(),
         path,
         backend,
+        access: crate::access::SourceAccess::new(
+            source_config.access,
+            source_config.groups.clone(),
+            source_config.private_attributes.clone(),
+            source_config.sensitive.clone(),
+        ),
     })
 }
 

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -45,6 +45,8 @@ pub struct AppState {
     pub glyphs: Arc<GlyphCache>,
     /// Sprite sheets from `{styles}/icons/`, or `None` when the folder has no drawable icon.
     pub sprites: Arc<Option<Sprites>>,
+    /// Access policy, keys and rate limits.
+    pub access: crate::access::AccessState,
 }
 
 impl AppState {
@@ -61,6 +63,7 @@ impl AppState {
             workers: Workers::new(config.workers)?,
             glyphs: Arc::new(GlyphCache::new(config.fonts.clone())),
             sprites: Arc::new(sprites),
+            access: crate::access::AccessState::new(config.access.clone()),
             config: Arc::new(config),
             started,
         })
@@ -113,7 +116,11 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("request", method = %request.method(), route, uri = %request.uri())
             }),
         )
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.access.clone(),
+            crate::access::middleware,
+        ))
+        .layer(middleware::from_fn(crate::access::security_headers))
         .layer(CorsLayer::permissive().expose_headers([
             header::ETAG,
             header::CONTENT_ENCODING,
@@ -157,7 +164,17 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
             },
             () = &mut shutdown => break,
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // The client's address, for the rate limits per address.
+        let with_peer = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        );
+        let service = hyper_util::service::TowerToHyperService::new(with_peer);
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
@@ -210,17 +227,6 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
-}
-
-async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    response
 }
 
 /// Returns the base URL for links in responses: the configured public URL, else `http://` and the
@@ -364,6 +370,8 @@ async fn style(
             }
             other => Problem::internal(other.to_string()),
         })?;
+    let style = crate::access::filtered_style(&style, &state.catalog, &base)
+        .map_err(|error| Problem::internal(format!("style {id:?}: {error}")))?;
     Ok(cached_response(
         &state,
         &headers,

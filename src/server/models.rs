@@ -33,6 +33,11 @@ pub(super) async fn get_model(
         ));
     }
     let source = find_source(&state, id)?;
+    if !crate::access::may_serve_model(&source) {
+        return Err(Problem::not_found(format!(
+            "no model {id:?}: this model is served only with an access key"
+        )));
+    }
     let Backend::Floorplan(plan) = &source.backend else {
         return Err(Problem::not_found(format!(
             "source {id:?} is not a 3D model: models are the sources whose TileJSON has `tessera:model`"

@@ -244,7 +244,8 @@ pub(super) async fn items(
     let query = features::parse_items_query(&pairs)
         .map_err(|error| Problem::bad_parameter(error.parameter, error.to_string()))?;
     let items_url = format!("{}/ogc/collections/{id}/items", base_url(&state, &headers));
-    let document = state
+    let redacted = Arc::clone(&source);
+    let mut document = state
         .workers
         .run(move || items_page(&source, &query, &items_url))
         .await
@@ -252,6 +253,7 @@ pub(super) async fn items(
             tracing::error!(collection = %id, %error, "features query failed");
             Problem::internal(format!("querying the features of {id:?} failed: {error}"))
         })?;
+    crate::access::redact_features(&redacted, &mut document);
     Ok(json_response(&state, &headers, &document, GEOJSON))
 }
 
@@ -301,6 +303,9 @@ pub(super) async fn item(
         .and_then(|index| vector.feature_by_id(index))
         .ok_or_else(not_found)?;
     let mut document = vector.feature_geojson(feature);
+    if crate::access::redact_features(&source, &mut document) {
+        return Err(not_found());
+    }
     let base = base_url(&state, &headers);
     document["links"] = serde_json::json!([
         { "rel": "self", "type": GEOJSON, "href": format!("{base}/ogc/collections/{id}/items/{feature_id}") },

@@ -192,6 +192,12 @@ pub(super) async fn tile_response(
     let accepts_gzip = accepts_gzip(headers);
     let date = options.date;
     let rendered = render(state, source, tile, scale, format, options).await?;
+    let rendered = crate::access::restrict_rendered(&state.workers, source, tile, format, rendered)
+        .await
+        .map_err(|error| {
+            tracing::warn!(source = %id, %tile, %error, "tile not filtered for access");
+            Problem::internal(format!("tile {tile} of {id:?} cannot be served: {error}"))
+        })?;
     let Some((bytes, compression, enhancement)) = rendered else {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.headers_mut().insert(
@@ -616,6 +622,7 @@ pub(super) async fn get_tilejson(
     ) {
         points.extend_tilejson(&mut tilejson, &base, &source.id, &filter);
     }
+    crate::access::redact_tilejson(&source, &mut tilejson);
     let body = tilejson.to_string();
     Ok(cached_response(
         &state,

@@ -1,0 +1,312 @@
+//! Redaction of JSON documents for responses without a key: TileJSON, GeoJSON features,
+//! styles; and the rule for 3D models.
+
+use serde_json::Value;
+
+use super::config::{Sensitive, is_truthy};
+use super::current;
+use super::generalise::Grid;
+use crate::source::{Catalog, Source};
+use crate::tile::Bbox;
+
+/// Returns whether the current request gets everything of `source`. Outside a request
+/// (start-up, tests) it does.
+fn sees_everything(source: &Source) -> bool {
+    current().is_none_or(|grant| grant.sees_everything(source))
+}
+
+/// Returns the bounds of `source` that the current request may see: grown to whole grid
+/// cells when the source has sensitive points and the request has no key for it.
+pub fn shown_bounds(source: &Source, bounds: Bbox) -> Bbox {
+    let Some(grant) = current() else {
+        return bounds;
+    };
+    if source.access.sensitive.is_none() || grant.sees_everything(source) {
+        return bounds;
+    }
+    super::generalised_bounds(&bounds, grant.policy().sensitive_cell_m)
+}
+
+/// Removes every object member named like a private attribute of `source`, at any depth of
+/// `value`, unless the request has a key for it.
+pub fn redact_json_keys(source: &Source, value: &mut Value) {
+    if source.access.private_attributes.is_empty() || sees_everything(source) {
+        return;
+    }
+    remove_keys(value, &source.access.private_attributes);
+}
+
+fn remove_keys(value: &mut Value, names: &[String]) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|name, _| !names.contains(name));
+            map.values_mut().for_each(|inner| remove_keys(inner, names));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|inner| remove_keys(inner, names)),
+        _ => {}
+    }
+}
+
+/// Finishes a TileJSON document for the current request: private attributes leave
+/// `vector_layers` and the `tessera:` members, and a key sent in `?key=` is added to the
+/// tile URLs.
+pub fn redact_tilejson(source: &Source, tilejson: &mut Value) {
+    if let Value::Object(members) = tilejson {
+        for (name, member) in members.iter_mut() {
+            if name == "vector_layers" || name.starts_with("tessera:") {
+                redact_json_keys(source, member);
+            }
+        }
+    }
+    if !may_serve_model(source)
+        && let Some(members) = tilejson.as_object_mut()
+    {
+        members.remove("tessera:model");
+    }
+    let key = super::key_query();
+    if key.is_empty() {
+        return;
+    }
+    if let Some(tiles) = tilejson.get_mut("tiles").and_then(Value::as_array_mut) {
+        for url in tiles {
+            if let Some(text) = url.as_str() {
+                *url = Value::String(with_query(text, &key));
+            }
+        }
+    }
+}
+
+/// Appends `?key=…` to `url`, or `&key=…` when it already has a query.
+fn with_query(url: &str, key_query: &str) -> String {
+    if url.contains('?') {
+        format!("{url}&{}", &key_query[1..])
+    } else {
+        format!("{url}{key_query}")
+    }
+}
+
+/// Returns `url` with the current request's `?key=` when it came that way.
+pub fn url_with_key(url: &str) -> String {
+    let key = super::key_query();
+    if key.is_empty() {
+        url.to_owned()
+    } else {
+        with_query(url, &key)
+    }
+}
+
+/// Redacts a GeoJSON feature or feature collection of `source` for the current request:
+/// private properties go, sensitive points move to their cell centre, and sensitive lines and
+/// polygons go. Returns whether a lone feature was removed (the item route then answers 404).
+pub fn redact_features(source: &Source, document: &mut Value) -> bool {
+    let Some(grant) = current() else {
+        return false;
+    };
+    if !source.access.restricts() || grant.sees_everything(source) {
+        return false;
+    }
+    let grid = Grid::new(grant.policy().sensitive_cell_m);
+    if let Some(features) = document.get_mut("features").and_then(Value::as_array_mut) {
+        features.retain_mut(|feature| redact_feature(source, grid, feature));
+        let count = features.len();
+        if let Some(returned) = document.get_mut("numberReturned") {
+            *returned = Value::from(count);
+        }
+        // The total before removal would tell how many sensitive features exist.
+        if let Some(matched) = document.as_object_mut() {
+            matched.remove("numberMatched");
+        }
+        return false;
+    }
+    !redact_feature(source, grid, document)
+}
+
+/// Redacts one feature in place; returns `false` when it must be left out.
+fn redact_feature(source: &Source, grid: Grid, feature: &mut Value) -> bool {
+    let access = &source.access;
+    let sensitive = match &access.sensitive {
+        None => false,
+        Some(Sensitive::All(all)) => *all,
+        Some(Sensitive::Attribute(name)) => feature
+            .get("properties")
+            .and_then(|properties| properties.get(name))
+            .is_some_and(is_truthy),
+    };
+    if let Some(properties) = feature.get_mut("properties") {
+        remove_keys(properties, &access.private_attributes);
+    }
+    if !sensitive {
+        return true;
+    }
+    let Some(geometry) = feature.get_mut("geometry") else {
+        return true;
+    };
+    let kind = geometry.get("type").and_then(Value::as_str).unwrap_or("");
+    let snapped = match kind {
+        "Point" => geometry
+            .get("coordinates")
+            .and_then(|c| snap_position(grid, c))
+            .map(|position| serde_json::json!({ "type": "Point", "coordinates": position })),
+        "MultiPoint" => geometry
+            .get("coordinates")
+            .and_then(Value::as_array)
+            .and_then(|positions| {
+                positions
+                    .iter()
+                    .map(|c| snap_position(grid, c))
+                    .collect::<Option<Vec<Value>>>()
+            })
+            .map(|positions| serde_json::json!({ "type": "MultiPoint", "coordinates": positions })),
+        _ => None,
+    };
+    match snapped {
+        Some(value) => {
+            *geometry = value;
+            if let Some(members) = feature.as_object_mut() {
+                members.remove("bbox");
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+fn snap_position(grid: Grid, position: &Value) -> Option<Value> {
+    let lon = position.get(0)?.as_f64()?;
+    let lat = position.get(1)?.as_f64()?;
+    let (lon, lat) = grid.snap(lon, lat);
+    // Seven decimals is about 1 cm: the centre needs no more.
+    let round = |v: f64| (v * 1e7).round() / 1e7;
+    Some(serde_json::json!([round(lon), round(lat)]))
+}
+
+/// Filters a style document for the current request: sources that are hidden from it, or
+/// that name another host while third-party URLs are off, are removed with the layers that
+/// use them; `glyphs` and `sprite` on another host are removed too. `base` is this server's
+/// base URL.
+pub fn filter_style(style: &mut Value, catalog: &Catalog, base: &str) {
+    let allow_third_party = current().is_some_and(|grant| grant.policy().third_party_urls);
+    let ours = |url: &str| url.starts_with(&format!("{base}/")) || url.starts_with('/');
+    let tiles_prefix = format!("{base}/tiles/");
+    let mut removed = Vec::new();
+    if let Some(sources) = style.get_mut("sources").and_then(Value::as_object_mut) {
+        sources.retain(|name, source| {
+            let urls: Vec<String> = source
+                .get("url")
+                .and_then(Value::as_str)
+                .into_iter()
+                .chain(
+                    source
+                        .get("tiles")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str),
+                )
+                .map(str::to_owned)
+                .collect();
+            let keep = urls.iter().all(|url| {
+                if let Some(rest) = url.strip_prefix(&tiles_prefix) {
+                    let id = rest
+                        .split(['/', '?'])
+                        .next()
+                        .unwrap_or_default()
+                        .trim_end_matches(".json");
+                    return catalog.get(id).is_some();
+                }
+                allow_third_party || ours(url)
+            });
+            if keep {
+                if let Some(url) = source.get("url").and_then(Value::as_str)
+                    && url.starts_with(&tiles_prefix)
+                {
+                    source["url"] = Value::String(url_with_key(url));
+                }
+            } else {
+                removed.push(name.clone());
+            }
+            keep
+        });
+    }
+    if let Some(layers) = style.get_mut("layers").and_then(Value::as_array_mut) {
+        layers.retain(|layer| {
+            layer
+                .get("source")
+                .and_then(Value::as_str)
+                .is_none_or(|source| !removed.iter().any(|name| name == source))
+        });
+    }
+    if !allow_third_party && let Some(members) = style.as_object_mut() {
+        for key in ["glyphs", "sprite"] {
+            let foreign = match members.get(key) {
+                Some(Value::String(url)) => !ours(url),
+                Some(Value::Array(sprites)) => sprites.iter().any(|sprite| {
+                    sprite
+                        .get("url")
+                        .and_then(Value::as_str)
+                        .is_some_and(|url| !ours(url))
+                }),
+                _ => false,
+            };
+            if foreign {
+                members.remove(key);
+            }
+        }
+    }
+}
+
+/// Parses a style document, filters it with [`filter_style`] and writes it back.
+pub fn filtered_style(
+    text: &str,
+    catalog: &Catalog,
+    base: &str,
+) -> Result<String, serde_json::Error> {
+    let mut style: Value = serde_json::from_str(text)?;
+    filter_style(&mut style, catalog, base);
+    serde_json::to_string(&style)
+}
+
+/// Returns whether the current request may have the model (GLB and JSON) of `source`: node,
+/// mesh and room names are in the model itself, so a source with private attributes serves its
+/// model only with a key.
+pub fn may_serve_model(source: &Source) -> bool {
+    source.access.private_attributes.is_empty() || sees_everything(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_are_removed_at_any_depth() {
+        let mut value = json!({
+            "fields": { "name": "String", "witness": "String" },
+            "facilities": [{ "witness": "CANARY", "id": 1 }],
+        });
+        remove_keys(&mut value, &["witness".to_owned()]);
+        assert_eq!(
+            value,
+            json!({ "fields": { "name": "String" }, "facilities": [{ "id": 1 }] })
+        );
+    }
+
+    #[test]
+    fn key_query_joins_existing_query() {
+        assert_eq!(with_query("/t/1.pbf", "?key=k"), "/t/1.pbf?key=k");
+        assert_eq!(
+            with_query("/t/1.pbf?date=2020", "?key=k"),
+            "/t/1.pbf?date=2020&key=k"
+        );
+    }
+
+    #[test]
+    fn positions_snap_to_the_grid() {
+        let grid = Grid::new(2000.0);
+        let snapped = snap_position(grid, &json!([126.123_456_7, 39.654_321])).expect("point");
+        let (lon, lat) = grid.snap(126.123_456_7, 39.654_321);
+        assert!((snapped[0].as_f64().expect("lon") - lon).abs() < 1e-6);
+        assert!((snapped[1].as_f64().expect("lat") - lat).abs() < 1e-6);
+        assert!(snap_position(grid, &json!(["x"])).is_none());
+    }
+}
