@@ -100,19 +100,8 @@ pub struct SourceConfig {
     pub name: Option<String>,
     pub attribution: Option<String>,
     pub description: Option<String>,
-    /// `"public"` or `"private"`; without it the server's `[access] default` applies.
-    #[serde(default)]
-    pub access: Option<crate::access::Visibility>,
-    /// Key groups that open this source, besides its id.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// Attributes that only holders of a key for this source receive.
-    #[serde(default)]
-    pub private_attributes: Vec<String>,
-    /// `true`, or the attribute that marks a feature's point as sensitive.
-    #[serde(default)]
-    pub sensitive: Option<crate::access::Sensitive>,
-    /// Everything else: options of the source's kind, checked when it is opened.
+    /// Everything else: options of the source's kind, checked when it is opened. The access
+    /// options (`access`, `groups`, `private_attributes`, `sensitive`) are taken out first.
     #[serde(flatten)]
     pub options: toml::Table,
 }

@@ -381,10 +381,6 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
                     name: None,
                     attribution: None,
                     description: None,
-                    access: None,
-                    groups: Vec::new(),
-                    private_attributes: Vec::new(),
-                    sensitive: None,
                     options: toml::Table::new(),
                 },
                 Err(error) => {
@@ -441,7 +437,10 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let options = toml::Value::Table(source_config.options.clone());
+    let mut kind_options = source_config.options.clone();
+    let access = crate::access::SourceAccess::take_from(&mut kind_options)
+        .map_err(|message| format!("invalid access options for source {id:?}: {message}"))?;
+    let options = toml::Value::Table(kind_options.clone());
     let options_error =
         |error: toml::de::Error| format!("invalid options for source {id:?}: {error}");
     let is_points = source_config
@@ -465,7 +464,7 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
             .map_err(|error| format!("opening the collection panicked: {error}"))?;
         Backend::Collection(collection.map_err(|error| error.to_string())?)
     } else if config::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
-        if !source_config.options.is_empty() {
+        if !kind_options.is_empty() {
             return Err(format!(
                 "source {id:?} is a tile archive and takes no options beyond path, name, attribution and description"
             ));
@@ -517,12 +516,7 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
         description: source_config.description.clone(),
         path,
         backend,
-        access: crate::access::SourceAccess::new(
-            source_config.access,
-            source_config.groups.clone(),
-            source_config.private_attributes.clone(),
-            source_config.sensitive.clone(),
-        ),
+        access,
     })
 }
 

@@ -173,6 +173,36 @@ impl SourceAccess {
         }
     }
 
+    /// Removes the access options from a source's option table and returns them, so that the
+    /// rest goes to the options of the source's kind.
+    pub fn take_from(options: &mut toml::Table) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Options {
+            access: Option<Visibility>,
+            #[serde(default)]
+            groups: Vec<String>,
+            #[serde(default)]
+            private_attributes: Vec<String>,
+            sensitive: Option<Sensitive>,
+        }
+        let mut taken = toml::Table::new();
+        for name in ["access", "groups", "private_attributes", "sensitive"] {
+            if let Some(value) = options.remove(name) {
+                taken.insert(name.to_owned(), value);
+            }
+        }
+        let parsed = Options::deserialize(toml::Value::Table(taken)).map_err(|error| {
+            format!("{error}; use access = \"public\" or \"private\", groups and private_attributes as lists of names, sensitive = true or an attribute name")
+        })?;
+        Ok(Self::new(
+            parsed.access,
+            parsed.groups,
+            parsed.private_attributes,
+            parsed.sensitive,
+        ))
+    }
+
     /// Returns the access of a source derived from `parent` (a coverage layer): the same
     /// options, and `parent`'s keys open it.
     pub fn derived(&self, parent: &str) -> Self {
@@ -265,6 +295,30 @@ mod tests {
             let config: AccessConfig = toml::from_str(text).expect(text);
             assert!(config.validate().is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn access_options_leave_the_kind_options() {
+        let mut options: toml::Table = toml::from_str(
+            r#"
+            access = "private"
+            private_attributes = ["witness"]
+            sensitive = "exact"
+            layer = "camps"
+            "#,
+        )
+        .expect("TOML");
+        let access = SourceAccess::take_from(&mut options).expect("valid");
+        assert_eq!(access.visibility, Some(Visibility::Private));
+        assert_eq!(access.private_attributes, ["witness"]);
+        assert_eq!(
+            access.sensitive,
+            Some(Sensitive::Attribute("exact".to_owned()))
+        );
+        assert_eq!(options.keys().collect::<Vec<_>>(), ["layer"]);
+
+        let mut wrong: toml::Table = toml::from_str("access = \"secret\"").expect("TOML");
+        assert!(SourceAccess::take_from(&mut wrong).is_err());
     }
 
     #[test]
