@@ -609,7 +609,11 @@ async fn no_private_byte_without_the_key() {
         }
     }
     let first: Vec<&String> = found.iter().take(30).collect();
-    assert!(found.is_empty(), "{} leaks, first ones: {first:#?}", found.len());
+    assert!(
+        found.is_empty(),
+        "{} leaks, first ones: {first:#?}",
+        found.len()
+    );
     eprintln!("{requests} requests, no leak; statuses by route: {statuses:?}");
 
     // The private layer answers exactly like a source that does not exist.
