@@ -436,3 +436,85 @@ fn key_command_prints_a_key_once() {
     assert!(!no_groups.status.success());
     assert!(String::from_utf8_lossy(&no_groups.stderr).contains("--groups"));
 }
+
+#[tokio::test]
+async fn viewer_requests_only_its_origin() {
+    if !(common::have_program("node") && Path::new("/usr/bin/chromium").exists()) {
+        eprintln!("SKIPPED: node or /usr/bin/chromium is missing");
+        return;
+    }
+    let folder = tempfile::tempdir().expect("tempdir");
+    let styles = folder.path().join("styles");
+    std::fs::create_dir(&styles).expect("styles folder");
+    let original = common::repo().join("styles/tessera.json");
+    std::fs::copy(&original, styles.join("tessera.json")).expect("copy style");
+    let icons = styles.join("icons");
+    std::fs::create_dir(&icons).expect("icons folder");
+    for entry in std::fs::read_dir(common::repo().join("styles/icons")).expect("icons") {
+        let path = entry.expect("icon").path();
+        std::fs::copy(&path, icons.join(path.file_name().expect("name"))).expect("copy icon");
+    }
+    // A style that names other hosts: the server removes them before the viewer sees it.
+    let mut foreign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&original).expect("style")).expect("JSON");
+    foreign["sources"]["basemap"] = json!({
+        "type": "raster", "tileSize": 256,
+        "tiles": ["https://tiles.invalid/{z}/{x}/{y}.png"],
+    });
+    let layers = foreign["layers"].as_array_mut().expect("layers");
+    layers.insert(
+        1,
+        json!({ "id": "basemap", "type": "raster", "source": "basemap" }),
+    );
+    std::fs::write(styles.join("foreign.json"), foreign.to_string()).expect("style");
+
+    let server = TestServer::start(Config {
+        paths: vec![common::geodata("nk-prison-camps")],
+        styles,
+        ..Config::default()
+    })
+    .await;
+    let script = common::repo().join("tests/browser/requests.mjs");
+    for style in ["tessera", "foreign"] {
+        let url = server.url(&format!("/?style={style}#7/40.3/127.3"));
+        let script = script.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("node")
+                .arg(&script)
+                .arg(&url)
+                .output()
+        })
+        .await
+        .expect("join")
+        .expect("run node");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let summary: serde_json::Value =
+            serde_json::from_str(stdout.trim()).unwrap_or_else(|error| {
+                panic!(
+                    "{error}: {stdout}\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            });
+        let origin = format!("http://{}", server.address);
+        let requests: Vec<&str> = summary["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        assert!(
+            requests.iter().any(|url| url.contains("/tiles/")),
+            "{style}: the viewer loaded tiles: {requests:?}"
+        );
+        let elsewhere: Vec<&&str> = requests
+            .iter()
+            .filter(|url| !url.starts_with(&format!("{origin}/")))
+            .collect();
+        assert!(
+            elsewhere.is_empty(),
+            "{style}: requests to other hosts: {elsewhere:?}"
+        );
+        assert!(output.status.success(), "{style}: {summary}");
+        eprintln!("{style}: {} requests, all to {origin}", requests.len());
+    }
+}
