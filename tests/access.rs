@@ -329,7 +329,7 @@ async fn rate_limit_per_key() {
     );
 }
 
-/// The log lines written by every test of this binary.
+/// Returns the log written by every test of this binary, capturing it on first use.
 fn captured_log() -> Arc<Mutex<Vec<u8>>> {
     static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     Arc::clone(LOG.get_or_init(|| {

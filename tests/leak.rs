@@ -1,6 +1,6 @@
-//! The leak test: a server with a private layer, private attributes and sensitive points,
-//! each holding a distinct canary, is asked every route without a key and with a key for
-//! another layer; no canary and no exact sensitive position may come back. With the right key
+//! The leak test. A server has a private layer, private attributes and sensitive points, each
+//! with a distinct canary. Every route is requested without a key and with a key for another
+//! layer, and no canary and no exact sensitive position may come back. With the right key
 //! the data is there, so the test can fail.
 
 mod common;
@@ -37,8 +37,12 @@ const SENSITIVE_ZOOM: u8 = 12;
 /// The id of the private layer.
 const PRIVATE_ID: &str = "canaryc3-hidden";
 
-/// Every route of the router, as its template, with the requests that exercise it. A test
+/// Lists every route of the router, as its template, with the requests that exercise it. A test
 /// below reads the router's source and fails when a route is missing here.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the list of routes reads best as one table"
+)]
 fn routes() -> Vec<(&'static str, Vec<String>)> {
     let wmts_kvp_tile = |layer: &str, z: u8, (lon, lat): (f64, f64)| {
         let tile = lonlat_to_tile(lon, lat, z);
@@ -204,7 +208,7 @@ fn routes() -> Vec<(&'static str, Vec<String>)> {
     ]
 }
 
-/// The ids of every source the test serves, private ones included.
+/// Returns the ids of every source the test serves, private ones included.
 fn source_ids() -> Vec<String> {
     [
         "facilities",
@@ -219,7 +223,7 @@ fn source_ids() -> Vec<String> {
     .collect()
 }
 
-fn feature(properties: serde_json::Value, geometry: serde_json::Value) -> serde_json::Value {
+fn feature(properties: &serde_json::Value, geometry: &serde_json::Value) -> serde_json::Value {
     json!({ "type": "Feature", "properties": properties, "geometry": geometry })
 }
 
@@ -227,7 +231,7 @@ fn point((lon, lat): (f64, f64)) -> serde_json::Value {
     json!({ "type": "Point", "coordinates": [lon, lat] })
 }
 
-fn write_geojson(path: &Path, features: Vec<serde_json::Value>) {
+fn write_geojson(path: &Path, features: &[serde_json::Value]) {
     let document = json!({ "type": "FeatureCollection", "features": features });
     std::fs::write(path, document.to_string()).expect("write GeoJSON");
 }
@@ -261,18 +265,18 @@ async fn setup() -> Setup {
     let facilities = dir.join("facilities.geojson");
     write_geojson(
         &facilities,
-        vec![
+        &[
             feature(
-                json!({ "name": "Camp 16", "witness_name": "canary-a1-witness", "exact": false }),
-                json!({ "type": "Polygon", "coordinates": [[[126.40, 39.60], [126.46, 39.60], [126.46, 39.65], [126.40, 39.65], [126.40, 39.60]]] }),
+                &json!({ "name": "Camp 16", "witness_name": "canary-a1-witness", "exact": false }),
+                &json!({ "type": "Polygon", "coordinates": [[[126.40, 39.60], [126.46, 39.60], [126.46, 39.65], [126.40, 39.65], [126.40, 39.60]]] }),
             ),
             feature(
-                json!({ "name": "Gate", "witness_name": "canary-a1-gate", "exact": false }),
-                point((126.45, 39.62)),
+                &json!({ "name": "Gate", "witness_name": "canary-a1-gate", "exact": false }),
+                &point((126.45, 39.62)),
             ),
             feature(
-                json!({ "name": "Burial site", "witness_name": "canary-a1-burial", "exact": true }),
-                point(MARKED),
+                &json!({ "name": "Burial site", "witness_name": "canary-a1-burial", "exact": true }),
+                &point(MARKED),
             ),
         ],
     );
@@ -280,18 +284,18 @@ async fn setup() -> Setup {
     let witnesses = dir.join("witnesses.geojson");
     write_geojson(
         &witnesses,
-        vec![feature(
-            json!({ "statement": "canary-b2-statement", "role": "witness" }),
-            point(WITNESS),
+        &[feature(
+            &json!({ "statement": "canary-b2-statement", "role": "witness" }),
+            &point(WITNESS),
         )],
     );
     // The private layer: canaries in its id, name, attribution and data.
     let private = dir.join("canaryc3-hidden.geojson");
     write_geojson(
         &private,
-        vec![feature(
-            json!({ "label": "canary-c6-data" }),
-            point(PRIVATE_PLACE),
+        &[feature(
+            &json!({ "label": "canary-c6-data" }),
+            &point(PRIVATE_PLACE),
         )],
     );
     // Density points placed by coordinates, all sensitive.
@@ -430,7 +434,7 @@ fn at_precision(value: f64, decimals: usize) -> String {
     format!("{value:.decimals$}")
 }
 
-/// The texts that would give a sensitive position away: each coordinate at 4 to 6 decimals
+/// Returns the texts that would give a sensitive position away: each coordinate at 4 to 6 decimals
 /// (11 m to 0.1 m) and at full precision.
 fn exact_texts() -> Vec<String> {
     let mut texts = Vec::new();
@@ -500,10 +504,7 @@ fn tile_of(path: &str) -> Option<TileCoord> {
         ["tms", _, _, z, x, y] => {
             TileCoord::from_tms(number(z)? as u32, number(x)?, number(y)?).ok()
         }
-        ["wmts", _, _, _, _, z, row, col] => {
-            TileCoord::new(number(z)? as u32, number(col)?, number(row)?).ok()
-        }
-        ["ogc", "collections", _, "tiles", _, z, row, col] => {
+        ["wmts", _, _, _, _, z, row, col] | ["ogc", "collections", _, "tiles", _, z, row, col] => {
             TileCoord::new(number(z)? as u32, number(col)?, number(row)?).ok()
         }
         _ => None,
@@ -616,7 +617,7 @@ async fn no_private_byte_without_the_key() {
     );
     eprintln!("{requests} requests, no leak; statuses by route: {statuses:?}");
 
-    // The private layer answers exactly like a source that does not exist.
+    // The private layer's response is the same as that of a source that does not exist.
     let (hidden, _, hidden_body) = fetch(
         server,
         &format!("/tiles/{PRIVATE_ID}.json"),
@@ -771,6 +772,29 @@ async fn generalised_points_stay_in_their_cell() {
     );
     assert!(distance_m(position, centre) < 1.0, "{item}");
     assert!(item["properties"].get("statement").is_none());
+
+    // A tiny box finds the point by its cell centre, never by its exact position.
+    let around = |(lon, lat): (f64, f64)| {
+        format!(
+            "/ogc/collections/witnesses/items?bbox={},{},{},{}",
+            lon - 0.0005,
+            lat - 0.0005,
+            lon + 0.0005,
+            lat + 0.0005
+        )
+    };
+    let at_exact = server.json(&around(WITNESS)).await;
+    assert_eq!(
+        at_exact["features"].as_array().map(Vec::len),
+        Some(0),
+        "{at_exact}"
+    );
+    let at_centre = server.json(&around(centre)).await;
+    assert_eq!(
+        at_centre["features"].as_array().map(Vec::len),
+        Some(1),
+        "{at_centre}"
+    );
 
     let tilejson = server.json("/tiles/witnesses.json").await;
     let bounds: Vec<f64> = serde_json::from_value(tilejson["bounds"].clone()).expect("bounds");

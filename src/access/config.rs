@@ -23,7 +23,7 @@ pub struct AccessConfig {
     /// File of key hashes that `tessera key new` appends to; relative to the configuration's
     /// folder. Without it no key is valid.
     pub keys_file: Option<PathBuf>,
-    /// Least time between two checks of the keys file for changes, in seconds.
+    /// Minimum time between two checks of the keys file for changes, in seconds.
     pub keys_reload_seconds: f64,
     /// Groups of sources: a key of group `name` opens every source listed under it.
     pub groups: BTreeMap<String, Vec<String>>,
@@ -133,7 +133,7 @@ impl RateLimit {
     }
 }
 
-/// Which points of a source are sensitive: `sensitive = true` (all of them) or
+/// The sensitive points of a source: `sensitive = true` (all of them) or
 /// `sensitive = "ATTRIBUTE"` (features whose attribute is true, a non-zero number or a
 /// non-empty string other than `false`, `no` and `0`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -205,6 +205,7 @@ impl SourceAccess {
 
     /// Returns the access of a source derived from `parent` (a coverage layer): the same
     /// options, and `parent`'s keys open it.
+    #[must_use]
     pub fn derived(&self, parent: &str) -> Self {
         Self {
             parent: Some(parent.to_owned()),

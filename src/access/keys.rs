@@ -42,10 +42,14 @@ pub enum KeyError {
 /// Returns the SHA-256 of `key` as it is written in the keys file: `sha256:` and 64 hex digits.
 pub fn hash_key(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
-    let mut hex = String::with_capacity(HASH_PREFIX.len() + 64);
-    hex.push_str(HASH_PREFIX);
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
+    format!("{HASH_PREFIX}{}", to_hex(&digest))
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(hex, "{byte:02x}");
     }
     hex
 }
@@ -54,12 +58,7 @@ pub fn hash_key(key: &str) -> String {
 pub fn new_key() -> Result<String, KeyError> {
     let mut bytes = [0_u8; 32];
     getrandom::fill(&mut bytes).map_err(|error| KeyError::Random(error.to_string()))?;
-    let mut key = String::with_capacity(KEY_PREFIX.len() + 64);
-    key.push_str(KEY_PREFIX);
-    for byte in bytes {
-        key.push_str(&format!("{byte:02x}"));
-    }
-    Ok(key)
+    Ok(format!("{KEY_PREFIX}{}", to_hex(&bytes)))
 }
 
 /// Makes a key for `groups`, appends its hash to `keys_file` and returns the key, which is

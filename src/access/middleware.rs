@@ -187,7 +187,7 @@ fn client_address(policy: &AccessConfig, request: &Request) -> Option<IpAddr> {
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
             .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
-            .last();
+            .next_back();
         if forwarded.is_some() {
             return forwarded;
         }

@@ -2,8 +2,8 @@
 //! points, security headers and rate limits.
 //!
 //! Every request runs inside a [`Grant`] scope that [`middleware`] opens after reading the
-//! request's key. `Catalog::get` and `Catalog::iter` ask [`is_visible`], so a private source
-//! without a valid key is absent from every route, and its tiles answer 404 like an unknown
+//! request's key. `Catalog::get` and `Catalog::iter` call [`is_visible`], so a private source
+//! without a valid key is absent from every route, and its tiles return 404 like an unknown
 //! source. Code that runs outside any request (start-up, tests) sees every source.
 
 mod config;
@@ -24,8 +24,8 @@ pub use self::keys::{
 pub use self::middleware::{AccessState, middleware, security_headers};
 pub use self::mvt::{MvtError, filter_tile};
 pub use self::redact::{
-    filter_style, filtered_style, may_serve_model, redact_features, redact_json_keys,
-    redact_tilejson, shown_bounds, url_with_key,
+    filter_style, filtered_style, keep_in_bbox, may_serve_model, redact_features, redact_json_keys,
+    redact_tilejson, shown_bounds, url_with_key, widen_items_bbox,
 };
 
 use crate::source::Source;
@@ -36,7 +36,7 @@ pub const KEY_PARAMETER: &str = "key";
 /// The request header that carries an access key (besides `Authorization: Bearer`).
 pub const KEY_HEADER: &str = "x-tessera-key";
 
-/// What the current request may see: the server's access policy and the groups of its key.
+/// The access of the current request: the server's access policy and the groups of its key.
 #[derive(Debug, Clone)]
 pub struct Grant {
     policy: Arc<AccessConfig>,
@@ -51,7 +51,7 @@ tokio::task_local! {
 }
 
 impl Grant {
-    /// A grant without a key.
+    /// Creates a grant without a key.
     pub fn anonymous(policy: Arc<AccessConfig>) -> Self {
         Self {
             policy,
@@ -60,7 +60,7 @@ impl Grant {
         }
     }
 
-    /// A grant for a key of `groups`; `query_key` is the key when it came in `?key=`.
+    /// Creates a grant for a key of `groups`. `query_key` is the key when it came in `?key=`.
     pub fn keyed(
         policy: Arc<AccessConfig>,
         groups: Vec<String>,
@@ -138,8 +138,8 @@ pub fn is_visible(source: &Source) -> bool {
     GRANT.try_with(|grant| grant.sees(source)).unwrap_or(true)
 }
 
-/// Returns `?key=KEY` when the current request sent its key as a query parameter, so that the
-/// URLs written into a response keep working for the client; else an empty string.
+/// Returns `?key=KEY` when the current request sent its key as a query parameter, else an
+/// empty string. URLs written into a response carry it, so they keep working for the client.
 pub fn key_query() -> String {
     GRANT
         .try_with(|grant| grant.query_key.clone())
@@ -152,12 +152,13 @@ pub fn key_query() -> String {
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).
 fn percent_encode(text: &str) -> String {
+    use std::fmt::Write as _;
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
             encoded.push(char::from(byte));
         } else {
-            encoded.push_str(&format!("%{byte:02X}"));
+            let _ = write!(encoded, "%{byte:02X}");
         }
     }
     encoded
@@ -168,8 +169,8 @@ const MAX_INFLATED_TILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Restricts a rendered tile for the current request: an MVT tile loses private attributes
 /// and exact sensitive points ([`filter_tile`]), and a density heat map is not drawn from the
-/// sensitive zoom on. Returns `None` when nothing is left, which the tile route answers with
-/// 204 like any empty tile. The filtering runs on `workers`.
+/// sensitive zoom on. Returns `None` when nothing is left, and the tile route then returns 204
+/// like for any empty tile. The filtering runs on `workers`.
 pub async fn restrict_rendered<T: Send + 'static>(
     workers: &crate::worker::Workers,
     source: &Arc<Source>,

@@ -17,14 +17,14 @@ pub enum MvtError {
     Malformed(usize),
 }
 
-/// What a response without a key may contain of one source.
+/// The rules for one source's tiles in a response without a key.
 #[derive(Debug, Clone)]
 struct Rules<'a> {
     access: &'a SourceAccess,
     grid: Grid,
     /// Whether sensitive features are left out (at or above the sensitive zoom).
     drop_sensitive: bool,
-    /// Whether the tile is a density source's: there only the `points` layer holds single
+    /// Whether the tile is a density source's: there only the `points` layer contains single
     /// points, and the `cells` layer, whose small cells show where a lone point is, is left
     /// out from the sensitive zoom on.
     density: bool,
@@ -114,6 +114,9 @@ fn filter_layer(
         .iter()
         .map(|key| String::from_utf8_lossy(key).into_owned())
         .collect();
+    // NOTE: below the sensitive zoom, cells keep their counts unchanged. A cell is
+    // `cell_size` screen pixels wide, so at zooms just below it a cell with one point can be
+    // smaller than `sensitive_cell_m`. Keep `sensitive_zoom` low enough for the cell size.
     if rules.density && rules.access.sensitive.is_some() && name == "cells" && rules.drop_sensitive
     {
         return Ok(None);
@@ -130,19 +133,7 @@ fn filter_layer(
     let (mut new_keys, mut new_values): (Vec<&[u8]>, Vec<&[u8]>) = (Vec::new(), Vec::new());
     let mut body = Vec::new();
     for mut feature in features {
-        let sensitive = match &rules.access.sensitive {
-            _ if !layer_sensitive => false,
-            None | Some(Sensitive::All(false)) => false,
-            Some(Sensitive::All(true)) => true,
-            Some(Sensitive::Attribute(_)) => sensitive_key.is_some_and(|index| {
-                feature.tags.chunks_exact(2).any(|pair| {
-                    pair[0] as usize == index
-                        && values
-                            .get(pair[1] as usize)
-                            .is_some_and(|value| is_truthy(&decode_value(value)))
-                })
-            }),
-        };
+        let sensitive = layer_sensitive && is_sensitive(&feature, rules, sensitive_key, &values);
         if sensitive {
             // Lines and polygons cannot be snapped to one cell, so they go too.
             if rules.drop_sensitive || feature.geometry_type != 1 {
@@ -188,6 +179,28 @@ fn filter_layer(
         write_bytes(&mut out, value);
     }
     Ok(Some(out))
+}
+
+/// Returns whether `feature` is sensitive under `rules`; `sensitive_key` is the index of the
+/// marking attribute among the layer's keys.
+fn is_sensitive(
+    feature: &Feature<'_>,
+    rules: &Rules<'_>,
+    sensitive_key: Option<usize>,
+    values: &[&[u8]],
+) -> bool {
+    match &rules.access.sensitive {
+        None | Some(Sensitive::All(false)) => false,
+        Some(Sensitive::All(true)) => true,
+        Some(Sensitive::Attribute(_)) => sensitive_key.is_some_and(|index| {
+            feature.tags.chunks_exact(2).any(|pair| {
+                pair[0] as usize == index
+                    && values
+                        .get(pair[1] as usize)
+                        .is_some_and(|value| is_truthy(&decode_value(value)))
+            })
+        }),
+    }
 }
 
 fn read_feature(bytes: &[u8], base: usize) -> Result<Feature<'_>, MvtError> {
@@ -444,8 +457,11 @@ mod tests {
         out
     }
 
+    /// A point at a pixel of the tile, with its attributes.
+    type TestPoint<'a> = ((i64, i64), Vec<(&'a str, &'a str)>);
+
     /// Builds a one-layer tile of points at pixel (`x`, `y`), each with `attributes`.
-    fn tile(points: &[((i64, i64), Vec<(&str, &str)>)]) -> Vec<u8> {
+    fn tile(points: &[TestPoint<'_>]) -> Vec<u8> {
         let mut layer = Vec::new();
         write_key(&mut layer, 15, 0);
         write_varint(&mut layer, 2);

@@ -24,7 +24,7 @@ struct Bucket {
 }
 
 impl Limiter {
-    /// A limiter, or `None` when `rate` is 0 (no limit).
+    /// Creates a limiter, or returns `None` when `rate` is 0 (no limit).
     pub(super) fn new(rate: f64, burst: u32) -> Option<Self> {
         (rate > 0.0).then(|| Self {
             rate,

@@ -97,7 +97,7 @@ pub fn url_with_key(url: &str) -> String {
 
 /// Redacts a GeoJSON feature or feature collection of `source` for the current request:
 /// private properties go, sensitive points move to their cell centre, and sensitive lines and
-/// polygons go. Returns whether a lone feature was removed (the item route then answers 404).
+/// polygons go. Returns whether a lone feature was removed, so that the item route returns 404.
 pub fn redact_features(source: &Source, document: &mut Value) -> bool {
     let Some(grant) = current() else {
         return false;
@@ -171,6 +171,54 @@ fn redact_feature(source: &Source, grid: Grid, feature: &mut Value) -> bool {
     }
 }
 
+/// Widens an items query's `bbox` to whole grid cells for a request without a key to a source
+/// with sensitive points, and returns the box as requested, for [`keep_in_bbox`]. Whether a
+/// point is found then depends on its cell, never on its exact position, so tiny boxes do not
+/// locate it. A box across the antimeridian is left as it is.
+pub fn widen_items_bbox(source: &Source, bbox: &mut Option<Bbox>) -> Option<Bbox> {
+    let grant = current()?;
+    let requested = (*bbox)?;
+    if source.access.sensitive.is_none()
+        || grant.sees_everything(source)
+        || requested.min_x > requested.max_x
+    {
+        return None;
+    }
+    *bbox = Some(Grid::new(grant.policy().sensitive_cell_m).cover(&requested));
+    Some(requested)
+}
+
+/// Removes the point features of an items page whose (generalised) position is outside
+/// `requested`. Lines and polygons found in the widened box stay, so a page may hold a few
+/// that only touch the cells around the requested box.
+pub fn keep_in_bbox(document: &mut Value, requested: Option<Bbox>) {
+    let Some(bbox) = requested else {
+        return;
+    };
+    let inside = |position: &Value| {
+        let lon = position.get(0).and_then(Value::as_f64).unwrap_or(f64::NAN);
+        let lat = position.get(1).and_then(Value::as_f64).unwrap_or(f64::NAN);
+        (bbox.min_x..=bbox.max_x).contains(&lon) && (bbox.min_y..=bbox.max_y).contains(&lat)
+    };
+    let Some(features) = document.get_mut("features").and_then(Value::as_array_mut) else {
+        return;
+    };
+    features.retain(|feature| {
+        let geometry = &feature["geometry"];
+        match geometry["type"].as_str() {
+            Some("Point") => inside(&geometry["coordinates"]),
+            Some("MultiPoint") => geometry["coordinates"]
+                .as_array()
+                .is_some_and(|positions| positions.iter().any(inside)),
+            _ => true,
+        }
+    });
+    let count = features.len();
+    if let Some(returned) = document.get_mut("numberReturned") {
+        *returned = Value::from(count);
+    }
+}
+
 fn snap_position(grid: Grid, position: &Value) -> Option<Value> {
     let lon = position.get(0)?.as_f64()?;
     let lat = position.get(1)?.as_f64()?;
@@ -180,10 +228,9 @@ fn snap_position(grid: Grid, position: &Value) -> Option<Value> {
     Some(serde_json::json!([round(lon), round(lat)]))
 }
 
-/// Filters a style document for the current request: sources that are hidden from it, or
-/// that name another host while third-party URLs are off, are removed with the layers that
-/// use them; `glyphs` and `sprite` on another host are removed too. `base` is this server's
-/// base URL.
+/// Filters a style document for the current request. Sources hidden from the request, and
+/// sources on another host while third-party URLs are off, are removed with their layers.
+/// `glyphs` and `sprite` on another host go too. `base` is this server's base URL.
 pub fn filter_style(style: &mut Value, catalog: &Catalog, base: &str) {
     let allow_third_party = current().is_some_and(|grant| grant.policy().third_party_urls);
     let ours = |url: &str| url.starts_with(&format!("{base}/")) || url.starts_with('/');
@@ -298,6 +345,21 @@ mod tests {
             with_query("/t/1.pbf?date=2020", "?key=k"),
             "/t/1.pbf?date=2020&key=k"
         );
+    }
+
+    #[test]
+    fn points_outside_the_requested_box_go() {
+        let mut page = json!({
+            "features": [
+                { "geometry": { "type": "Point", "coordinates": [126.5, 39.5] } },
+                { "geometry": { "type": "Point", "coordinates": [126.6, 39.5] } },
+                { "geometry": { "type": "Polygon", "coordinates": [] } },
+            ],
+            "numberReturned": 3,
+        });
+        keep_in_bbox(&mut page, Some(Bbox::new(126.4, 39.4, 126.55, 39.6)));
+        assert_eq!(page["features"].as_array().map(Vec::len), Some(2));
+        assert_eq!(page["numberReturned"], 2);
     }
 
     #[test]

@@ -241,8 +241,9 @@ pub(super) async fn items(
     let Query(pairs) =
         query.map_err(|rejection| Problem::bad_parameter("query", rejection.body_text()))?;
     let source = vector_collection(&state, &id)?;
-    let query = features::parse_items_query(&pairs)
+    let mut query = features::parse_items_query(&pairs)
         .map_err(|error| Problem::bad_parameter(error.parameter, error.to_string()))?;
+    let requested_bbox = crate::access::widen_items_bbox(&source, &mut query.bbox);
     let items_url = format!("{}/ogc/collections/{id}/items", base_url(&state, &headers));
     let redacted = Arc::clone(&source);
     let mut document = state
@@ -254,6 +255,7 @@ pub(super) async fn items(
             Problem::internal(format!("querying the features of {id:?} failed: {error}"))
         })?;
     crate::access::redact_features(&redacted, &mut document);
+    crate::access::keep_in_bbox(&mut document, requested_bbox);
     Ok(json_response(&state, &headers, &document, GEOJSON))
 }
 
