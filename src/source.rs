@@ -51,7 +51,7 @@ pub struct Source {
     pub description: Option<String>,
     pub path: PathBuf,
     pub backend: Backend,
-    /// Who may see the source, its private attributes and its sensitive points.
+    /// Access rules: visibility, key groups, private attributes and sensitive points.
     pub access: crate::access::SourceAccess,
 }
 

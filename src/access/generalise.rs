@@ -7,6 +7,9 @@ use crate::tile::{self, Bbox};
 /// Metres per degree of latitude (a sphere of the WGS 84 equatorial radius).
 const METRES_PER_DEGREE: f64 = tile::EARTH_RADIUS * std::f64::consts::PI / 180.0;
 
+/// Most grid rows that [`Grid::cover`] visits one by one.
+const MAX_COVER_ROWS: f64 = 10_000.0;
+
 /// A grid of cells about `cell_m` metres on a side: rows of equal latitude height, each cut
 /// into columns whose width in degrees follows the latitude of the row's centre.
 #[derive(Debug, Clone, Copy)]
@@ -47,18 +50,33 @@ impl Grid {
         (centre_lon, centre_lat.clamp(-90.0, 90.0))
     }
 
-    /// Returns `bounds` grown to whole cells, so that the bounds of a single point say no
-    /// more than its cell.
+    /// Returns `bounds` grown to contain every whole cell it touches, so that the bounds of a
+    /// single point say no more than its cell.
     pub fn cover(self, bounds: &Bbox) -> Bbox {
         let height = self.row_height();
-        let min_y = ((bounds.min_y / height).floor() * height).max(-90.0);
-        let max_y = (((bounds.max_y / height).floor() + 1.0) * height).min(90.0);
-        // The widest column among the rows covered, so every row's cells fit inside.
-        let widest_lat = min_y.abs().max(max_y.abs()).min(89.0);
-        let width = self.column_width(widest_lat);
-        let min_x = ((bounds.min_x / width).floor() * width).max(-180.0);
-        let max_x = (((bounds.max_x / width).floor() + 1.0) * width).min(180.0);
-        Bbox::new(min_x, min_y, max_x, max_y)
+        let first_row = (bounds.min_y / height).floor();
+        let last_row = (bounds.max_y / height).floor();
+        let min_y = (first_row * height).max(-90.0);
+        let max_y = ((last_row + 1.0) * height).min(90.0);
+        let (mut min_x, mut max_x) = (f64::INFINITY, f64::NEG_INFINITY);
+        if last_row - first_row < MAX_COVER_ROWS {
+            // Each row has its own column width: take the cells the box touches in every row.
+            let mut row = first_row;
+            while row <= last_row {
+                let width = self.column_width((row + 0.5) * height);
+                min_x = min_x.min((bounds.min_x / width).floor() * width);
+                max_x = max_x.max(((bounds.max_x / width).floor() + 1.0) * width);
+                row += 1.0;
+            }
+        } else {
+            // Too many rows to visit: columns of the widest row, one more on each side, hold
+            // every row's cells.
+            let widest_lat = min_y.abs().max(max_y.abs()).min(89.0);
+            let width = self.column_width(widest_lat);
+            min_x = ((bounds.min_x / width).floor() - 1.0) * width;
+            max_x = ((bounds.max_x / width).floor() + 2.0) * width;
+        }
+        Bbox::new(min_x.max(-180.0), min_y, max_x.min(180.0), max_y)
     }
 }
 
@@ -150,6 +168,43 @@ mod tests {
         let covered_other = grid.cover(&other);
         assert!((covered.min_y - covered_other.min_y).abs() < 1e-12);
         assert!((covered.min_x - covered_other.min_x).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cover_holds_the_cell_of_every_point_inside() {
+        let grid = Grid::new(2000.0);
+        let boxes = [
+            Bbox::new(126.573, 39.7499, 126.574, 39.7509),
+            Bbox::new(126.0, 39.0, 127.5, 40.5),
+            Bbox::new(-70.01, 79.99, -69.99, 80.01),
+        ];
+        for bbox in boxes {
+            let covered = grid.cover(&bbox);
+            for (fx, fy) in [(0.0, 0.0), (1.0, 1.0), (0.5, 0.5), (0.0, 1.0), (1.0, 0.0)] {
+                let lon = bbox.min_x + fx * bbox.width();
+                let lat = bbox.min_y + fy * bbox.height();
+                // The corners of the point's cell lie in the cover.
+                let (centre_lon, centre_lat) = grid.snap(lon, lat);
+                let half_height = grid.row_height() / 2.0;
+                let half_width = grid.column_width(centre_lat) / 2.0;
+                assert!(
+                    covered.min_x <= centre_lon - half_width + 1e-9,
+                    "{bbox:?} {covered:?}"
+                );
+                assert!(
+                    covered.max_x >= centre_lon + half_width - 1e-9,
+                    "{bbox:?} {covered:?}"
+                );
+                assert!(
+                    covered.min_y <= centre_lat - half_height + 1e-9,
+                    "{bbox:?} {covered:?}"
+                );
+                assert!(
+                    covered.max_y >= centre_lat + half_height - 1e-9,
+                    "{bbox:?} {covered:?}"
+                );
+            }
+        }
     }
 
     #[test]
