@@ -113,6 +113,32 @@ async fn revoked_key_stops_without_restart() {
 }
 
 #[tokio::test]
+async fn server_group_opens_its_sources() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let keys = folder.path().join("keys.txt");
+    let team = append_new_key(&keys, &["team".to_owned()], None).expect("key");
+    let other = append_new_key(&keys, &["others".to_owned()], None).expect("key");
+    let access = AccessConfig {
+        keys_file: Some(keys),
+        groups: BTreeMap::from([("team".to_owned(), vec!["secret".to_owned()])]),
+        ..AccessConfig::default()
+    };
+    let server = serve(folder.path(), access).await;
+    assert_eq!(
+        status_with_key(&server, "/tiles/secret.json", &team).await,
+        200
+    );
+    assert_eq!(
+        status_with_key(&server, "/tiles/secret.json", &other).await,
+        404
+    );
+    assert_eq!(
+        status_with_key(&server, "/tiles/open.json", &other).await,
+        200
+    );
+}
+
+#[tokio::test]
 async fn security_headers_on_every_response() {
     let folder = tempfile::tempdir().expect("tempdir");
     let server = serve(folder.path(), AccessConfig::default()).await;

@@ -37,6 +37,9 @@ const SENSITIVE_ZOOM: u8 = 12;
 /// The id of the private layer.
 const PRIVATE_ID: &str = "canaryc3-hidden";
 
+/// The id of a private imagery source; its coverage layer must be private too.
+const PRIVATE_IMAGERY: &str = "canaryf10-imagery";
+
 /// Lists every route of the router, as its template, with the requests that exercise it. A test
 /// below reads the router's source and fails when a route is missing here.
 #[allow(
@@ -210,6 +213,7 @@ fn routes() -> Vec<(&'static str, Vec<String>)> {
 
 /// Returns the ids of every source the test serves, private ones included.
 fn source_ids() -> Vec<String> {
+    let coverage = format!("{PRIVATE_IMAGERY}.coverage");
     [
         "facilities",
         "witnesses",
@@ -217,6 +221,8 @@ fn source_ids() -> Vec<String> {
         "density-points",
         "density-camps",
         "block",
+        PRIVATE_IMAGERY,
+        &coverage,
     ]
     .iter()
     .map(|id| (*id).to_owned())
@@ -381,6 +387,13 @@ async fn setup() -> Setup {
     private_config.description = Some("canary-c5-description".to_owned());
     sources.insert(PRIVATE_ID.to_owned(), private_config);
     sources.insert(
+        PRIVATE_IMAGERY.to_owned(),
+        source(
+            &common::geodata("sentinel2-29rkh/TCI.tif"),
+            "access = \"private\"\ngroups = [\"investigators\"]",
+        ),
+    );
+    sources.insert(
         "density-points".to_owned(),
         source(
             &density_points,
@@ -540,13 +553,16 @@ async fn fetch(server: &TestServer, path: &str, key: Presented<'_>) -> (u16, Str
 }
 
 /// Checks one response for canaries and exact positions; returns a description of each leak.
-/// The private id in an error about the request's own path only repeats what the client sent,
+/// A private id in an error about the request's own path only repeats what the client sent,
 /// so it is taken out first.
 fn leaks(path: &str, headers: &str, body: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
     let mut text = String::from_utf8_lossy(body).to_lowercase();
-    if path.contains(PRIVATE_ID) {
-        text = text.replace(PRIVATE_ID, "ID");
+    let coverage = format!("{PRIVATE_IMAGERY}.coverage");
+    for id in [PRIVATE_ID, coverage.as_str(), PRIVATE_IMAGERY] {
+        if path.contains(id) {
+            text = text.replace(id, "ID");
+        }
     }
     if text.contains(CANARY) {
         let at = text.find(CANARY).unwrap_or(0);
@@ -726,6 +742,14 @@ async fn right_key_gets_the_data() {
         floorplan_names |= body_text(&body).contains("canary-e8");
     }
     assert!(floorplan_names, "room names are served with the key");
+
+    let coverage = format!("/tiles/{PRIVATE_IMAGERY}.coverage.json");
+    assert_eq!(
+        fetch(server, &coverage, key).await.0,
+        200,
+        "the imagery's key opens its coverage"
+    );
+    assert_eq!(fetch(server, &coverage, Presented::None).await.0, 404);
 
     let style = body_text(&fetch(server, "/styles/leak.json", key).await.2);
     assert!(style.contains("canary-c9-layer"), "{style}");
