@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags, OptionalExtension};
 use tracing::{debug, warn};
 
 use crate::format::{Compression, TileFormat};
@@ -74,15 +74,23 @@ impl MbtilesArchive {
         let tms_row = (1_i64 << tile.z) - 1 - i64::from(tile.y);
         let sql = self.layout.tile_query();
         let pool = Arc::clone(&self.pool);
+        // Dropping this future (at the tile's deadline, say) interrupts the query, which
+        // would otherwise keep its blocking thread and connection until it ends.
+        let cancel = CancelOnDrop::default();
+        let query = Arc::clone(&cancel.query);
 
         let result = tokio::task::spawn_blocking(move || {
             pool.with_connection(|connection| {
-                connection
-                    .prepare_cached(sql)?
-                    .query_row((tile.z, tile.x, tms_row), |row| {
-                        row.get::<_, Option<Vec<u8>>>(0)
-                    })
-                    .optional()
+                query.start(connection)?;
+                let result = connection.prepare_cached(sql).and_then(|mut statement| {
+                    statement
+                        .query_row((tile.z, tile.x, tms_row), |row| {
+                            row.get::<_, Option<Vec<u8>>>(0)
+                        })
+                        .optional()
+                });
+                query.finish();
+                result
             })
         })
         .await
@@ -90,9 +98,79 @@ impl MbtilesArchive {
             path: self.path.clone(),
             source,
         })?;
+        cancel.disarm();
 
         let data = result.map_err(|source| sqlite_error(&self.path, source))?;
         Ok(data.flatten().map(Bytes::from))
+    }
+}
+
+/// The state of one tile query shared between its blocking thread and the future awaiting it.
+#[derive(Default)]
+struct QueryState {
+    /// The interrupt handle of the connection while the query runs.
+    running: Option<InterruptHandle>,
+    /// Set when the awaiting future was dropped: a query not yet started does not start.
+    cancelled: bool,
+}
+
+/// A query that the future awaiting it can interrupt.
+#[derive(Default)]
+struct InterruptibleQuery {
+    state: Mutex<QueryState>,
+}
+
+impl InterruptibleQuery {
+    /// Registers `connection` as running this query, or fails if the query was cancelled.
+    fn start(&self, connection: &Connection) -> rusqlite::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.cancelled {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+                Some("the tile request was cancelled before the query started".to_owned()),
+            ));
+        }
+        state.running = Some(connection.get_interrupt_handle());
+        Ok(())
+    }
+
+    /// Forgets the connection's handle, so that a late interrupt cannot reach the next query
+    /// run on the same pooled connection.
+    fn finish(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .running = None;
+    }
+
+    fn cancel(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.cancelled = true;
+        if let Some(handle) = state.running.take() {
+            handle.interrupt();
+        }
+    }
+}
+
+/// Interrupts its query when dropped before [`CancelOnDrop::disarm`].
+#[derive(Default)]
+struct CancelOnDrop {
+    query: Arc<InterruptibleQuery>,
+    done: bool,
+}
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.done {
+            debug!("interrupting an MBTiles query whose request was dropped");
+            self.query.cancel();
+        }
     }
 }
 
@@ -519,6 +597,7 @@ fn parse_entry<T>(
 #[cfg(test)]
 mod tests {
     use std::io::{Cursor, Write as _};
+    use std::time::{Duration, Instant};
 
     use flate2::Compression as GzipLevel;
     use flate2::write::GzEncoder;
@@ -840,6 +919,57 @@ mod tests {
             .len();
         assert!(idle >= 1, "no idle connection after the reads");
         assert!(idle <= MAX_IDLE_CONNECTIONS, "{idle} idle connections");
+    }
+
+    #[tokio::test]
+    async fn timed_out_query_interrupted() {
+        let dir = TempDir::new().expect("create a temporary directory");
+        let path = dir.path().join("slow.mbtiles");
+        let connection = Connection::open(&path).expect("create the MBTiles file");
+        // A `tiles` view whose every read counts to ten billion, hours of work for SQLite.
+        connection
+            .execute_batch(
+                "CREATE TABLE metadata (name TEXT, value TEXT);
+                 INSERT INTO metadata VALUES ('format', 'png'), ('minzoom', '0'),
+                                             ('maxzoom', '1');
+                 CREATE VIEW tiles AS
+                   WITH RECURSIVE counter(n) AS (
+                     SELECT 1 UNION ALL SELECT n + 1 FROM counter WHERE n < 10000000000)
+                   SELECT 0 AS zoom_level, 0 AS tile_column, 0 AS tile_row,
+                          x'00' AS tile_data
+                   FROM counter WHERE n = 10000000000;",
+            )
+            .expect("create the slow view");
+        drop(connection);
+        let archive = MbtilesArchive::open(&path).await.expect("open");
+
+        let read =
+            tokio::time::timeout(Duration::from_millis(200), archive.get_tile(tile(0, 0, 0)));
+        assert!(read.await.is_err(), "the read finished within 200 ms");
+
+        // The interrupted query ends and returns its connection to the pool.
+        let started = Instant::now();
+        let idle = || {
+            archive
+                .pool
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
+        };
+        while idle() == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the query still runs 5 s after its deadline"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // The interrupted connection, back in the pool, runs the next query.
+        let one = archive.pool.with_connection(|connection| {
+            connection.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+        });
+        assert_eq!(one.expect("query the pooled connection"), 1_i64);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! `MBTiles` and `PMTiles` archives, served as they are: tiles leave an archive with the bytes and
 //! the compression they were stored with.
 
+mod bounded;
 mod error;
 mod mbtiles;
 mod metadata;
