@@ -192,7 +192,7 @@ pub(super) async fn tile_response(
     let accepts_gzip = accepts_gzip(headers);
     let date = options.date;
     let rendered = render(state, source, tile, scale, format, options).await?;
-    let Some((bytes, compression, enhancement)) = rendered else {
+    let Some((bytes, compression, enhancement, dropped_features)) = rendered else {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.headers_mut().insert(
             header::CACHE_CONTROL,
@@ -230,6 +230,12 @@ pub(super) async fn tile_response(
     }
     if let Some(applied) = enhancement {
         insert_enhancement_header(&mut response, &applied);
+    }
+    if dropped_features > 0 {
+        response.headers_mut().insert(
+            crate::vector::DROPPED_FEATURES_HEADER,
+            HeaderValue::from(dropped_features),
+        );
     }
     if let Some(encoding) = compression.content_encoding() {
         response
@@ -369,8 +375,9 @@ fn parse_date(source: &Source, text: Option<&str>) -> Result<Option<Period>, Pro
     Ok(Some(date))
 }
 
-/// The bytes of a tile, their compression, and the enhancement applied to imagery.
-type Rendered = (Vec<u8>, Compression, Option<Applied>);
+/// The bytes of a tile, their compression, the enhancement applied to imagery, and the count
+/// of vector features left out by `max_features_per_tile`.
+type Rendered = (Vec<u8>, Compression, Option<Applied>, usize);
 
 /// Produces the tile's bytes, their compression and its enhancement, or `None` for an empty
 /// tile.
@@ -388,13 +395,14 @@ async fn render(
     let work = {
         let source = Arc::clone(source);
         async move {
+            let _turn = state.limits.acquire(&source.id).await?;
             match &source.backend {
                 Backend::Archive(archive) => {
                     let compression = archive.metadata().compression;
                     archive
                         .get_tile(tile)
                         .await
-                        .map(|bytes| bytes.map(|b| (b.to_vec(), compression, None)))
+                        .map(|bytes| bytes.map(|b| (b.to_vec(), compression, None, 0)))
                         .map_err(|error| {
                             Problem::internal(format!(
                                 "reading tile {tile} of {:?} failed: {error}",
@@ -415,8 +423,8 @@ async fn render(
                         })
                         .await
                         .map_err(|error| Problem::internal(error.to_string()))?;
-                    result.map(|tile| {
-                        tile.map(|tile| (tile.bytes, Compression::None, tile.enhancement))
+                    result.map(|(tile, dropped)| {
+                        tile.map(|tile| (tile.bytes, Compression::None, tile.enhancement, dropped))
                     })
                 }
             }
@@ -438,7 +446,7 @@ fn render_blocking(
     format: TileFormat,
     options: RequestOptions,
     deadline: Instant,
-) -> Result<Option<RenderedTile>, Problem> {
+) -> Result<(Option<RenderedTile>, usize), Problem> {
     let RequestOptions {
         resampling,
         date,
@@ -455,7 +463,8 @@ fn render_blocking(
     if Instant::now() >= deadline {
         return Err(timed_out());
     }
-    match &source.backend {
+    let mut dropped_features = 0;
+    let rendered = match &source.backend {
         Backend::Raster(raster) => {
             let resampling = resampling.unwrap_or(raster.options().resampling);
             raster
@@ -471,13 +480,19 @@ fn render_blocking(
                     ))
                 })
         }
-        Backend::Vector(vector) => vector.tile(tile).map(plain).map_err(|error| {
-            tracing::error!(source = %source.id, %tile, %error, "vector tile failed");
-            Problem::internal(format!(
-                "encoding tile {tile} of {:?} failed: {error}",
-                source.id
-            ))
-        }),
+        Backend::Vector(vector) => vector
+            .tile_counted(tile)
+            .map(|encoded| {
+                dropped_features = encoded.dropped_features;
+                plain(encoded.bytes)
+            })
+            .map_err(|error| {
+                tracing::error!(source = %source.id, %tile, %error, "vector tile failed");
+                Problem::internal(format!(
+                    "encoding tile {tile} of {:?} failed: {error}",
+                    source.id
+                ))
+            }),
         Backend::Floorplan(plan) => plan.vector().tile(tile).map(plain).map_err(|error| {
             tracing::error!(source = %source.id, %tile, %error, "floorplan tile failed");
             Problem::internal(format!(
@@ -519,7 +534,8 @@ fn render_blocking(
                 })
         }
         Backend::Archive(_) => Ok(None),
-    }
+    };
+    rendered.map(|tile| (tile, dropped_features))
 }
 
 /// Wraps the bytes of a tile that no enhancement touched.
