@@ -1,15 +1,20 @@
-//! A `PMTiles` backend that bounds what the reader inflates.
+//! A `PMTiles` backend that reads a file held open and bounds what the reader inflates.
 //!
 //! The `pmtiles` crate (0.26) inflates a directory or the metadata section with no size limit,
 //! so a leaf directory of a few hundred KiB can inflate to hundreds of MiB on every tile
-//! request. [`BoundedBackend`] sits between the reader and the memory map and inflates each
+//! request. [`BoundedBackend`] sits between the reader and the file and inflates each
 //! directory and the metadata once itself, up to a limit, before the reader does.
+//!
+//! It reads with `pread` rather than a memory map, because a mapped file truncated while it
+//! is served kills the process with SIGBUS; here the read fails instead (see `pinned`).
 
 use std::io::{self, Read as _};
 use std::ops::Range;
 
-use ::pmtiles::{AsyncBackend, BackendResponse, MmapBackend, PmtError, PmtResult};
+use ::pmtiles::{AsyncBackend, BackendResponse, PmtError, PmtResult};
 use bytes::Bytes;
+
+use super::pinned::PinnedFile;
 
 /// Largest inflated directory (root or leaf), in bytes. A leaf directory of the planet
 /// written by go-pmtiles inflates to about 1 MiB.
@@ -38,10 +43,10 @@ struct Sections {
     internal_compression: u8,
 }
 
-/// A memory-mapped archive whose directories and metadata are checked before the reader
-/// inflates them.
+/// An archive file whose directories and metadata are checked before the reader inflates
+/// them.
 pub(super) struct BoundedBackend {
-    inner: MmapBackend,
+    inner: PinnedFile,
     /// `None` when the header is too short or not a v3 header: the reader then rejects the
     /// file itself.
     sections: Option<Sections>,
@@ -49,9 +54,9 @@ pub(super) struct BoundedBackend {
 
 impl BoundedBackend {
     /// Wraps `inner`, reading the section offsets from its header.
-    pub(super) async fn new(inner: MmapBackend) -> Self {
-        let header = inner.read(0, HEADER_SIZE).await.ok();
-        let sections = header.and_then(|response| parse_sections(&response.bytes));
+    pub(super) fn new(inner: PinnedFile) -> Self {
+        let header = inner.read_at(0, HEADER_SIZE).ok();
+        let sections = header.and_then(|bytes| parse_sections(&bytes));
         Self { inner, sections }
     }
 
@@ -79,15 +84,22 @@ impl BoundedBackend {
 
 impl AsyncBackend for BoundedBackend {
     async fn read_exact(&self, offset: u64, length: usize) -> PmtResult<BackendResponse> {
-        let response = self.inner.read_exact(offset, length).await?;
-        self.check(offset, &response.bytes)?;
+        let response = self.read(offset, length).await?;
+        if response.bytes.len() != length {
+            return Err(PmtError::UnexpectedNumberOfBytesReturned(
+                length,
+                response.bytes.len(),
+            ));
+        }
         Ok(response)
     }
 
+    // NOTE: the read blocks the runtime's thread; the reads are directory and tile sized and
+    // usually come from the page cache, as the memory map's page faults did before.
     async fn read(&self, offset: u64, length: usize) -> PmtResult<BackendResponse> {
-        let response = self.inner.read(offset, length).await?;
-        self.check(offset, &response.bytes)?;
-        Ok(response)
+        let bytes = Bytes::from(self.inner.read_at(offset, length)?);
+        self.check(offset, &bytes)?;
+        Ok(BackendResponse::new(bytes))
     }
 }
 

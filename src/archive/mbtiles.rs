@@ -15,6 +15,7 @@ use crate::format::{Compression, TileFormat};
 use crate::tile::TileCoord;
 
 use super::metadata::{parse_bounds, parse_center, parse_format, parse_vector_layers, parse_zoom};
+use super::pinned::PinnedFile;
 use super::{
     ArchiveError, ArchiveMetadata, MAX_ARCHIVE_ZOOM, WORLD_BOUNDS, check_regular_file,
     check_tile_in_range, sniff_compression,
@@ -31,6 +32,8 @@ pub struct MbtilesArchive {
     metadata: ArchiveMetadata,
     layout: TileLayout,
     pool: Arc<ConnectionPool>,
+    /// The file that every connection reads, through its `/proc/self/fd` path.
+    file: PinnedFile,
 }
 
 impl fmt::Debug for MbtilesArchive {
@@ -100,6 +103,13 @@ impl MbtilesArchive {
         })?;
         cancel.disarm();
 
+        // A file written to during the query may have given bytes of both versions.
+        self.file
+            .check_unchanged()
+            .map_err(|source| ArchiveError::Changed {
+                path: self.path.clone(),
+                source,
+            })?;
         let data = result.map_err(|source| sqlite_error(&self.path, source))?;
         Ok(data.flatten().map(Bytes::from))
     }
@@ -263,8 +273,9 @@ fn open_connection(uri: &str) -> rusqlite::Result<Connection> {
 /// unreserved characters and `/`. Returns `None` for a path that is not valid UTF-8.
 ///
 /// `immutable=1` makes `SQLite` skip all file locking and change detection, so reads take no
-/// locks. NOTE: a file replaced or changed while Tessera runs can therefore return wrong tiles
-/// or errors until the archive is opened again.
+/// locks. The archive opens the URI of its held file's `/proc/self/fd` path, so a file renamed
+/// over the original path is not read, and it checks after each read that the held file was
+/// not written to.
 fn sqlite_uri(path: &Path) -> Option<String> {
     let path = path.to_str()?;
     // An absolute path gets an empty authority (`file:///...`), so that a path starting with
@@ -287,7 +298,11 @@ fn sqlite_uri(path: &Path) -> Option<String> {
 
 fn open_blocking(path: PathBuf) -> Result<MbtilesArchive, ArchiveError> {
     check_regular_file(&path, std::fs::metadata(&path))?;
-    let uri = sqlite_uri(&path).ok_or_else(|| ArchiveError::Open {
+    let file = PinnedFile::open(&path).map_err(|source| ArchiveError::Open {
+        path: path.clone(),
+        source,
+    })?;
+    let uri = sqlite_uri(&file.proc_path()).ok_or_else(|| ArchiveError::Open {
         path: path.clone(),
         source: io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -335,6 +350,7 @@ fn open_blocking(path: PathBuf) -> Result<MbtilesArchive, ArchiveError> {
         metadata,
         layout,
         pool: Arc::new(pool),
+        file,
     })
 }
 
@@ -970,6 +986,58 @@ mod tests {
             connection.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
         });
         assert_eq!(one.expect("query the pooled connection"), 1_i64);
+    }
+
+    #[tokio::test]
+    async fn replaced_file_keeps_old_tiles() {
+        let dir = TempDir::new().expect("create a temporary directory");
+        let path = dir.path().join("imagery.mbtiles");
+        write_mbtiles(&path, &[("format", "png")], &[(0, 0, 0, b"old tile")]);
+        let archive = MbtilesArchive::open(&path).await.expect("open");
+
+        let replacement = dir.path().join("replacement.mbtiles");
+        write_mbtiles(
+            &replacement,
+            &[("format", "png")],
+            &[(0, 0, 0, b"new tile")],
+        );
+        std::fs::rename(&replacement, &path).expect("rename over the archive");
+        // More reads than idle connections, so that new connections are opened too.
+        for _ in 0..2 * MAX_IDLE_CONNECTIONS {
+            let data = archive.get_tile(tile(0, 0, 0)).await.expect("read");
+            assert_eq!(data.as_deref(), Some(b"old tile".as_slice()));
+        }
+    }
+
+    #[tokio::test]
+    async fn file_written_in_place_rejected() {
+        use std::os::unix::fs::FileExt as _;
+        let dir = TempDir::new().expect("create a temporary directory");
+        let path = dir.path().join("imagery.mbtiles");
+        write_mbtiles(&path, &[("format", "png")], &[(0, 0, 0, b"old tile")]);
+        let archive = MbtilesArchive::open(&path).await.expect("open");
+        assert!(
+            archive
+                .get_tile(tile(0, 0, 0))
+                .await
+                .expect("read")
+                .is_some()
+        );
+
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open for writing");
+        let length = file.metadata().expect("size").len();
+        file.write_all_at(b"garbage", length - 7)
+            .expect("overwrite the end");
+        drop(file);
+        let error = archive
+            .get_tile(tile(0, 0, 0))
+            .await
+            .expect_err("the file changed");
+        assert!(matches!(error, ArchiveError::Changed { .. }), "{error}");
+        assert!(error.to_string().contains("restart Tessera"), "{error}");
     }
 
     #[tokio::test]

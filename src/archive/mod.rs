@@ -5,6 +5,7 @@ mod bounded;
 mod error;
 mod mbtiles;
 mod metadata;
+mod pinned;
 mod pmtiles;
 
 use std::path::Path;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ::pmtiles::{AsyncPmTilesReader, Header, MmapBackend, PmtError, TileType};
+use ::pmtiles::{AsyncPmTilesReader, Header, PmtError, TileType};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use tracing::{debug, warn};
@@ -13,6 +13,7 @@ use crate::tile::{Bbox, TileCoord};
 
 use super::bounded::BoundedBackend;
 use super::metadata::parse_vector_layers;
+use super::pinned::PinnedFile;
 use super::{
     ArchiveError, ArchiveMetadata, WORLD_BOUNDS, check_regular_file, check_tile_in_range,
     is_valid_lon_lat_box, sniff_compression, tile_containing,
@@ -24,10 +25,10 @@ const MAX_QUOTED_METADATA: usize = 200;
 /// A `PMTiles` archive. The header and root directory are read once at open. Leaf directories
 /// are read again for every tile because a directory cache would grow without bound.
 ///
-/// NOTE: the file is memory-mapped, so changing or truncating it in place while Tessera runs
-/// can crash the process with SIGBUS. Renaming a new file over it is safe, but the archive
-/// serves the old file until it is opened again. Reads fault pages in on the async runtime's
-/// thread, which can stall that thread on a slow disk.
+/// The file is held open from start-up: a new file renamed over it is not served until
+/// Tessera restarts, and the old one is served meanwhile. A file written in place is
+/// detected, and its tiles fail with an error naming it rather than mixing old and new
+/// bytes. Reads run on the async runtime's thread, which can stall it on a slow disk.
 pub struct PmtilesArchive {
     path: PathBuf,
     metadata: ArchiveMetadata,
@@ -50,10 +51,11 @@ impl PmtilesArchive {
         // The memory-map backend reports every I/O failure without its cause, so a missing
         // file is checked first.
         check_regular_file(path, tokio::fs::metadata(path).await)?;
-        let backend = MmapBackend::try_from(path)
-            .await
-            .map_err(|source| pmtiles_error(path, source))?;
-        let backend = BoundedBackend::new(backend).await;
+        let file = PinnedFile::open(path).map_err(|source| ArchiveError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let backend = BoundedBackend::new(file);
         let reader = AsyncPmTilesReader::try_from_source(backend)
             .await
             .map_err(|source| pmtiles_error(path, source))?;

@@ -28,6 +28,7 @@ use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
 pub use self::problem::Problem;
+pub use self::tiles::parse_tile_request;
 use crate::config::Config;
 use crate::glyphs::GlyphCache;
 use crate::source::{Catalog, LoadFailure};

@@ -125,12 +125,40 @@ pub(super) async fn get_tile(
         .record("tile.x", x.as_str())
         .record("tile.y", name.as_str());
     let source = find_source(&state, &id)?;
-    check_parameter_names(&source, &pairs)?;
+    let ParsedTile {
+        tile,
+        scale,
+        format,
+        options,
+    } = parse_request(&source, &z, &x, &name, query, pairs)?;
+    tile_response(&state, &source, tile, scale, format, options, &headers).await
+}
+
+/// A tile request with its path and query checked.
+struct ParsedTile {
+    tile: TileCoord,
+    scale: u32,
+    format: TileFormat,
+    options: RequestOptions,
+}
+
+/// Checks the path segments and query of a tile request to `source`, as the XYZ route reads
+/// them.
+fn parse_request(
+    source: &Source,
+    z: &str,
+    x: &str,
+    name: &str,
+    query: Result<Query<TileQuery>, QueryRejection>,
+    pairs: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<ParsedTile, Problem> {
+    let id = &source.id;
+    check_parameter_names(source, &pairs)?;
     let Query(query) =
         query.map_err(|rejection| Problem::bad_parameter("query", rejection.body_text()))?;
-    let z = parse_coordinate("z", &z)?;
-    let x = parse_coordinate("x", &x)?;
-    let tile_name = parse_tile_name(&name)?;
+    let z = parse_coordinate("z", z)?;
+    let x = parse_coordinate("x", x)?;
+    let tile_name = parse_tile_name(name)?;
     let z = u32::try_from(z).unwrap_or(u32::MAX);
     let tile = TileCoord::new(z, x, tile_name.y).map_err(|error| {
         let parameter = match &error {
@@ -150,18 +178,32 @@ pub(super) async fn get_tile(
             ),
         ));
     }
-    let mut options = request_options(&source, &query)?;
-    options.density = super::density::density_query(&source, pairs)?;
-    tile_response(
-        &state,
-        &source,
+    let mut options = request_options(source, &query)?;
+    options.density = super::density::density_query(source, pairs)?;
+    Ok(ParsedTile {
         tile,
-        tile_name.scale,
+        scale: tile_name.scale,
         format,
         options,
-        &headers,
-    )
-    .await
+    })
+}
+
+/// Checks a tile request to `source` given its `z` and `x` segments, its last path segment
+/// (`{y}[@2x].{ext}`) and its raw query string, without rendering it, and returns the tile.
+/// The fuzz targets call it; the XYZ route runs the same checks.
+pub fn parse_tile_request(
+    source: &Source,
+    z: &str,
+    x: &str,
+    name: &str,
+    query: &str,
+) -> Result<TileCoord, Problem> {
+    let uri: axum::http::Uri = format!("/?{query}")
+        .parse()
+        .map_err(|_| Problem::bad_parameter("query", "the query string is not valid in a URI"))?;
+    let typed = Query::<TileQuery>::try_from_uri(&uri);
+    let pairs = Query::<Vec<(String, String)>>::try_from_uri(&uri);
+    parse_request(source, z, x, name, typed, pairs).map(|parsed| parsed.tile)
 }
 
 /// Checks the zoom range and bounds of `source`, renders `tile` and builds its response with
