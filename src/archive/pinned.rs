@@ -6,8 +6,9 @@ use std::io;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 
-/// The identity of a file's content as `fstat` reports it. Any write changes the
-/// modification time or the size.
+/// The identity of a file's content as `fstat` reports it. A write changes the modification
+/// time, and maybe the size. NOTE: a writer that resets the modification time afterwards
+/// without changing the size goes unnoticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Version {
     size: u64,
@@ -45,8 +46,8 @@ impl PinnedFile {
         })
     }
 
-    /// A path that names the open file itself (`/proc/self/fd/N`), for libraries such as
-    /// `SQLite` that open files by name: it keeps naming this file after a rename over the
+    /// Returns a path that names the open file itself (`/proc/self/fd/N`), for libraries such
+    /// as `SQLite` that open files by name. It keeps naming this file after a rename over the
     /// original path.
     pub(super) fn proc_path(&self) -> PathBuf {
         use std::os::fd::AsRawFd as _;

@@ -15,6 +15,10 @@ use super::AppState;
 use super::problem::{Problem, shortened};
 use crate::source::Catalog;
 
+/// Largest request line and header section read from a client, in bytes; a request beyond
+/// it gets a 431 (hyper's default is about 400 KiB).
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+
 /// Seconds a client is told to wait (`Retry-After`) after a 503 for a busy source or a
 /// request that ran out of time.
 const RETRY_AFTER_SECONDS: u32 = 1;

@@ -180,7 +180,8 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout);
+            .header_read_timeout(header_timeout)
+            .max_buf_size(guard::MAX_REQUEST_HEAD_BYTES);
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
