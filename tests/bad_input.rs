@@ -114,7 +114,7 @@ fn write_pmtiles(path: &Path, tile: &[u8]) {
     std::fs::write(path, file).expect("write PMTiles");
 }
 
-/// A PNG tile of one colour, so that two versions of an archive are told apart.
+/// A PNG tile of one colour, so that two versions of an archive can be distinguished.
 fn png(red: u8) -> Vec<u8> {
     let image = image::RgbaImage::from_pixel(256, 256, image::Rgba([red, 0, 0, 255]));
     let mut bytes = std::io::Cursor::new(Vec::new());
@@ -204,22 +204,30 @@ async fn corrupt_and_truncated_files_reported() {
         let stem = name.split('.').next().expect("stem");
         assert!(!stem.is_empty());
         let extension = name.rsplit('.').next().expect("extension");
-        match failure_reason(&server, name).await {
-            Some(reason) => {
-                assert!(reason.len() > 10, "{name}: reason {reason:?}");
-            }
-            None => {
-                // A file that opens (a GeoTIFF whose header survived, say) must fail per tile
-                // without taking the server down.
-                let id = served
-                    .iter()
-                    .find(|id| **id == stem)
-                    .unwrap_or_else(|| panic!("{name} is neither served nor reported"));
-                let ext = if extension == "tif" { "png" } else { "pbf" };
-                let response = server.get(&format!("/tiles/{id}/0/0/0.{ext}")).await;
-                assert_ne!(response.status(), 200, "{name} served a tile");
-            }
+        if let Some(reason) = failure_reason(&server, name).await {
+            eprintln!("{name}: reported: {reason}");
+            assert!(reason.len() > 10, "{name}: reason {reason:?}");
+            continue;
         }
+        // A file that opens (a GeoTIFF whose header survived, say) must fail per tile
+        // without taking the server down.
+        let id = served
+            .iter()
+            .find(|id| **id == stem)
+            .unwrap_or_else(|| panic!("{name} is neither served nor reported"));
+        // The archives written here hold PNG tiles.
+        let ext = match extension {
+            "tif" | "mbtiles" | "pmtiles" => "png",
+            _ => "pbf",
+        };
+        let response = server.get(&format!("/tiles/{id}/0/0/0.{ext}")).await;
+        eprintln!("{name}: served, tile 0/0/0: {}", response.status());
+        assert_ne!(response.status(), 200, "{name} served a tile");
+        assert_ne!(
+            response.status(),
+            400,
+            "{name}: the request itself was wrong"
+        );
     }
     // The good file is served in full.
     let response = server.get("/tiles/camps/0/0/0.pbf").await;

@@ -32,18 +32,16 @@ pub(super) async fn request_timeout(
 ) -> Response {
     let limit = Duration::from_secs_f64(state.config.request_timeout);
     let path = request.uri().path().to_owned();
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(path = %shortened(&path, 200), seconds = state.config.request_timeout, "request timed out");
-            let problem = Problem::unavailable(format!(
-                "the request for {} took longer than request_timeout ({} s): retry later",
-                shortened(&path, 200),
-                state.config.request_timeout
-            ));
-            with_retry_after(problem.into_response())
-        }
-    }
+    let Ok(response) = tokio::time::timeout(limit, next.run(request)).await else {
+        let seconds = state.config.request_timeout;
+        tracing::warn!(path = %shortened(&path, 200), seconds, "request timed out");
+        let problem = Problem::unavailable(format!(
+            "the request for {} took longer than request_timeout ({seconds} s): retry later",
+            shortened(&path, 200),
+        ));
+        return with_retry_after(problem.into_response());
+    };
+    response
 }
 
 /// Rejects a request whose path has a segment that does not percent-decode to UTF-8, naming
