@@ -584,3 +584,46 @@ async fn slow_request_times_out() {
     let detail = problem["detail"].as_str().unwrap_or_default();
     assert!(!detail.contains("busy"), "{detail}");
 }
+
+#[tokio::test]
+async fn crowded_tile_counts_dropped_features() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let features: Vec<String> = (0..30)
+        .map(|index| {
+            format!(
+                r#"{{"type":"Feature","properties":{{"n":{index}}},"geometry":{{"type":"Point","coordinates":[{},10.0]}}}}"#,
+                f64::from(index) * 0.1
+            )
+        })
+        .collect();
+    std::fs::write(
+        folder.path().join("crowded.geojson"),
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            features.join(",")
+        ),
+    )
+    .expect("write GeoJSON");
+    std::fs::write(
+        folder.path().join("crowded.toml"),
+        "max_features_per_tile = 10\n",
+    )
+    .expect("write the side file");
+    let server = TestServer::serving(&[folder.path().to_owned()]).await;
+
+    let response = server.get("/tiles/crowded/0/0/0.pbf").await;
+    assert_eq!(response.status(), 200);
+    let dropped = response
+        .headers()
+        .get("tessera-dropped-features")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(dropped.as_deref(), Some("20"));
+    let exposed = response
+        .headers()
+        .get("access-control-expose-headers")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(exposed.contains("tessera-dropped-features"), "{exposed}");
+}
