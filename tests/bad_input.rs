@@ -562,10 +562,10 @@ async fn slow_request_times_out() {
     drop(connection);
     let server = TestServer::start(Config {
         paths: vec![PathBuf::from(folder.path())],
-        tile_timeout: 0.5,
-        request_timeout: 1.0,
+        tile_timeout: 5.0,
+        request_timeout: 0.5,
         source_concurrency: 1,
-        source_queue: 1,
+        source_queue: 0,
         ..Config::default()
     })
     .await;
@@ -575,9 +575,12 @@ async fn slow_request_times_out() {
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let problem: Value = response.json().await.expect("problem details");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("request_timeout (0.5 s)"), "{detail}");
 
-    // The interrupted query freed its turn: the next request times out the same way
-    // instead of finding the source busy.
+    // The dropped request gave back its turn and interrupted its query: the next request
+    // times out the same way instead of finding the source busy.
     let response = server.get("/tiles/slow/0/0/0.png").await;
     assert_eq!(response.status(), 503);
     let problem: Value = response.json().await.expect("problem details");
