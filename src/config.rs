@@ -59,6 +59,18 @@ pub struct Config {
     pub tile_timeout: f64,
     /// Time a client has to send its request header, in seconds.
     pub header_timeout: f64,
+    /// Time limit for any request, from its header to its response, in seconds; beyond it
+    /// the response is a 503.
+    pub request_timeout: f64,
+    /// Tiles of one source rendered at once; 0 is three quarters of the workers, leaving at
+    /// least one worker to other sources.
+    pub source_concurrency: usize,
+    /// Tile requests of one source that wait for a turn; further ones get a 503 with
+    /// `Retry-After`.
+    pub source_queue: usize,
+    /// Largest vector or point file (GeoJSON, CSV and other formats read whole into
+    /// memory) opened, in MiB. Imagery, archives and models have their own limits.
+    pub max_vector_file_mb: u64,
     /// Size of GDAL's block cache for the whole process, in MiB. GDAL's own default is 5 % of
     /// the machine's memory.
     pub gdal_cache_mb: u32,
@@ -83,6 +95,10 @@ impl Default for Config {
             cache_max_age: 3600,
             tile_timeout: 30.0,
             header_timeout: 10.0,
+            request_timeout: 60.0,
+            source_concurrency: 0,
+            source_queue: 256,
+            max_vector_file_mb: 512,
             gdal_cache_mb: 64,
             paths: Vec::new(),
             styles: PathBuf::from("styles"),
@@ -186,6 +202,23 @@ impl Config {
                 path: path.to_owned(),
                 message,
             })?;
+        if !(self.request_timeout.is_finite()
+            && self.request_timeout > 0.0
+            && self.request_timeout <= 3600.0)
+        {
+            return Err(invalid(
+                "request_timeout",
+                self.request_timeout.to_string(),
+                "use seconds above 0 and at most 3600",
+            ));
+        }
+        if self.max_vector_file_mb == 0 {
+            return Err(invalid(
+                "max_vector_file_mb",
+                "0".to_owned(),
+                "use at least 1 MiB",
+            ));
+        }
         if self.gdal_cache_mb == 0 {
             return Err(invalid(
                 "gdal_cache_mb",

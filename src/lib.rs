@@ -13,6 +13,7 @@ pub mod format;
 pub mod gdal_ffi;
 pub mod glyphs;
 pub mod info;
+pub mod limits;
 pub mod logging;
 pub mod ogc;
 pub mod raster;

@@ -347,6 +347,12 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
     };
 
     for (id, source_config) in &config.sources {
+        if let Err(reason) =
+            crate::limits::check_vector_file_size(&source_config.path, source_config, config)
+        {
+            fail(&source_config.path, reason);
+            continue;
+        }
         match open_source(id, source_config).await {
             Ok(source) => {
                 tracing::info!(id = %source.id, path = %source.path.display(), kind = ?source.kind(), "serving");
@@ -388,6 +394,12 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
                     continue;
                 }
             };
+            if let Err(reason) =
+                crate::limits::check_vector_file_size(&path, &source_config, config)
+            {
+                fail(&path, reason);
+                continue;
+            }
             match open_source(&id, &source_config).await {
                 Ok(source) => {
                     tracing::info!(id = %source.id, path = %path.display(), kind = ?source.kind(), "serving");

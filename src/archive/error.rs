@@ -86,6 +86,9 @@ pub enum ArchiveError {
     )]
     TileOutOfRange { tile: TileCoord },
 
+    #[error("tile archive {}: {source}", path.display())]
+    Changed { path: PathBuf, source: io::Error },
+
     #[error("blocking task reading tile archive {} failed: {source}", path.display())]
     Task {
         path: PathBuf,

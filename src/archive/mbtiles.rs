@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags, OptionalExtension};
 use tracing::{debug, warn};
 
 use crate::format::{Compression, TileFormat};
 use crate::tile::TileCoord;
 
 use super::metadata::{parse_bounds, parse_center, parse_format, parse_vector_layers, parse_zoom};
+use super::pinned::PinnedFile;
 use super::{
     ArchiveError, ArchiveMetadata, MAX_ARCHIVE_ZOOM, WORLD_BOUNDS, check_regular_file,
     check_tile_in_range, sniff_compression,
@@ -31,6 +32,8 @@ pub struct MbtilesArchive {
     metadata: ArchiveMetadata,
     layout: TileLayout,
     pool: Arc<ConnectionPool>,
+    /// The file that every connection reads, through its `/proc/self/fd` path.
+    file: PinnedFile,
 }
 
 impl fmt::Debug for MbtilesArchive {
@@ -74,15 +77,23 @@ impl MbtilesArchive {
         let tms_row = (1_i64 << tile.z) - 1 - i64::from(tile.y);
         let sql = self.layout.tile_query();
         let pool = Arc::clone(&self.pool);
+        // Dropping this future (at the tile's deadline, say) interrupts the query, which
+        // would otherwise keep its blocking thread and connection until it ends.
+        let cancel = CancelOnDrop::default();
+        let query = Arc::clone(&cancel.query);
 
         let result = tokio::task::spawn_blocking(move || {
             pool.with_connection(|connection| {
-                connection
-                    .prepare_cached(sql)?
-                    .query_row((tile.z, tile.x, tms_row), |row| {
-                        row.get::<_, Option<Vec<u8>>>(0)
-                    })
-                    .optional()
+                query.start(connection)?;
+                let result = connection.prepare_cached(sql).and_then(|mut statement| {
+                    statement
+                        .query_row((tile.z, tile.x, tms_row), |row| {
+                            row.get::<_, Option<Vec<u8>>>(0)
+                        })
+                        .optional()
+                });
+                query.finish();
+                result
             })
         })
         .await
@@ -90,9 +101,86 @@ impl MbtilesArchive {
             path: self.path.clone(),
             source,
         })?;
+        cancel.disarm();
 
+        // A file written to during the query may have given bytes of both versions.
+        self.file
+            .check_unchanged()
+            .map_err(|source| ArchiveError::Changed {
+                path: self.path.clone(),
+                source,
+            })?;
         let data = result.map_err(|source| sqlite_error(&self.path, source))?;
         Ok(data.flatten().map(Bytes::from))
+    }
+}
+
+/// The state of one tile query shared between its blocking thread and the future awaiting it.
+#[derive(Default)]
+struct QueryState {
+    /// The interrupt handle of the connection while the query runs.
+    running: Option<InterruptHandle>,
+    /// Set when the awaiting future was dropped: a query not yet started does not start.
+    cancelled: bool,
+}
+
+/// A query that the future awaiting it can interrupt.
+#[derive(Default)]
+struct InterruptibleQuery {
+    state: Mutex<QueryState>,
+}
+
+impl InterruptibleQuery {
+    /// Registers `connection` as running this query, or fails if the query was cancelled.
+    fn start(&self, connection: &Connection) -> rusqlite::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.cancelled {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+                Some("the tile request was cancelled before the query started".to_owned()),
+            ));
+        }
+        state.running = Some(connection.get_interrupt_handle());
+        Ok(())
+    }
+
+    /// Forgets the connection's handle, so that a late interrupt cannot reach the next query
+    /// run on the same pooled connection.
+    fn finish(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .running = None;
+    }
+
+    fn cancel(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.cancelled = true;
+        if let Some(handle) = state.running.take() {
+            handle.interrupt();
+        }
+    }
+}
+
+/// Interrupts its query when dropped before [`CancelOnDrop::disarm`].
+#[derive(Default)]
+struct CancelOnDrop {
+    query: Arc<InterruptibleQuery>,
+    done: bool,
+}
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.done {
+            debug!("interrupting an MBTiles query whose request was dropped");
+            self.query.cancel();
+        }
     }
 }
 
@@ -185,8 +273,9 @@ fn open_connection(uri: &str) -> rusqlite::Result<Connection> {
 /// unreserved characters and `/`. Returns `None` for a path that is not valid UTF-8.
 ///
 /// `immutable=1` makes `SQLite` skip all file locking and change detection, so reads take no
-/// locks. NOTE: a file replaced or changed while Tessera runs can therefore return wrong tiles
-/// or errors until the archive is opened again.
+/// locks. The archive opens the URI of its held file's `/proc/self/fd` path, so a file renamed
+/// over the original path is not read, and it checks after each read that the held file was
+/// not written to.
 fn sqlite_uri(path: &Path) -> Option<String> {
     let path = path.to_str()?;
     // An absolute path gets an empty authority (`file:///...`), so that a path starting with
@@ -209,7 +298,11 @@ fn sqlite_uri(path: &Path) -> Option<String> {
 
 fn open_blocking(path: PathBuf) -> Result<MbtilesArchive, ArchiveError> {
     check_regular_file(&path, std::fs::metadata(&path))?;
-    let uri = sqlite_uri(&path).ok_or_else(|| ArchiveError::Open {
+    let file = PinnedFile::open(&path).map_err(|source| ArchiveError::Open {
+        path: path.clone(),
+        source,
+    })?;
+    let uri = sqlite_uri(&file.proc_path()).ok_or_else(|| ArchiveError::Open {
         path: path.clone(),
         source: io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -257,6 +350,7 @@ fn open_blocking(path: PathBuf) -> Result<MbtilesArchive, ArchiveError> {
         metadata,
         layout,
         pool: Arc::new(pool),
+        file,
     })
 }
 
@@ -519,6 +613,7 @@ fn parse_entry<T>(
 #[cfg(test)]
 mod tests {
     use std::io::{Cursor, Write as _};
+    use std::time::{Duration, Instant};
 
     use flate2::Compression as GzipLevel;
     use flate2::write::GzEncoder;
@@ -840,6 +935,109 @@ mod tests {
             .len();
         assert!(idle >= 1, "no idle connection after the reads");
         assert!(idle <= MAX_IDLE_CONNECTIONS, "{idle} idle connections");
+    }
+
+    #[tokio::test]
+    async fn timed_out_query_interrupted() {
+        let dir = TempDir::new().expect("create a temporary directory");
+        let path = dir.path().join("slow.mbtiles");
+        let connection = Connection::open(&path).expect("create the MBTiles file");
+        // A `tiles` view whose every read counts to ten billion, hours of work for SQLite.
+        connection
+            .execute_batch(
+                "CREATE TABLE metadata (name TEXT, value TEXT);
+                 INSERT INTO metadata VALUES ('format', 'png'), ('minzoom', '0'),
+                                             ('maxzoom', '1');
+                 CREATE VIEW tiles AS
+                   WITH RECURSIVE counter(n) AS (
+                     SELECT 1 UNION ALL SELECT n + 1 FROM counter WHERE n < 10000000000)
+                   SELECT 0 AS zoom_level, 0 AS tile_column, 0 AS tile_row,
+                          x'00' AS tile_data
+                   FROM counter WHERE n = 10000000000;",
+            )
+            .expect("create the slow view");
+        drop(connection);
+        let archive = MbtilesArchive::open(&path).await.expect("open");
+
+        let read =
+            tokio::time::timeout(Duration::from_millis(200), archive.get_tile(tile(0, 0, 0)));
+        assert!(read.await.is_err(), "the read finished within 200 ms");
+
+        // The interrupted query ends and returns its connection to the pool.
+        let started = Instant::now();
+        let idle = || {
+            archive
+                .pool
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
+        };
+        while idle() == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the query still runs 5 s after its deadline"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // The interrupted connection, back in the pool, runs the next query.
+        let one = archive.pool.with_connection(|connection| {
+            connection.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+        });
+        assert_eq!(one.expect("query the pooled connection"), 1_i64);
+    }
+
+    #[tokio::test]
+    async fn replaced_file_keeps_old_tiles() {
+        let dir = TempDir::new().expect("create a temporary directory");
+        let path = dir.path().join("imagery.mbtiles");
+        write_mbtiles(&path, &[("format", "png")], &[(0, 0, 0, b"old tile")]);
+        let archive = MbtilesArchive::open(&path).await.expect("open");
+
+        let replacement = dir.path().join("replacement.mbtiles");
+        write_mbtiles(
+            &replacement,
+            &[("format", "png")],
+            &[(0, 0, 0, b"new tile")],
+        );
+        std::fs::rename(&replacement, &path).expect("rename over the archive");
+        // More reads than idle connections, so that new connections are opened too.
+        for _ in 0..2 * MAX_IDLE_CONNECTIONS {
+            let data = archive.get_tile(tile(0, 0, 0)).await.expect("read");
+            assert_eq!(data.as_deref(), Some(b"old tile".as_slice()));
+        }
+    }
+
+    #[tokio::test]
+    async fn file_written_in_place_rejected() {
+        use std::os::unix::fs::FileExt as _;
+        let dir = TempDir::new().expect("create a temporary directory");
+        let path = dir.path().join("imagery.mbtiles");
+        write_mbtiles(&path, &[("format", "png")], &[(0, 0, 0, b"old tile")]);
+        let archive = MbtilesArchive::open(&path).await.expect("open");
+        assert!(
+            archive
+                .get_tile(tile(0, 0, 0))
+                .await
+                .expect("read")
+                .is_some()
+        );
+
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open for writing");
+        let length = file.metadata().expect("size").len();
+        file.write_all_at(b"garbage", length - 7)
+            .expect("overwrite the end");
+        drop(file);
+        let error = archive
+            .get_tile(tile(0, 0, 0))
+            .await
+            .expect_err("the file changed");
+        assert!(matches!(error, ArchiveError::Changed { .. }), "{error}");
+        assert!(error.to_string().contains("restart Tessera"), "{error}");
     }
 
     #[tokio::test]

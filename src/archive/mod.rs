@@ -1,9 +1,11 @@
 //! `MBTiles` and `PMTiles` archives, served as they are: tiles leave an archive with the bytes and
 //! the compression they were stored with.
 
+mod bounded;
 mod error;
 mod mbtiles;
 mod metadata;
+mod pinned;
 mod pmtiles;
 
 use std::path::Path;

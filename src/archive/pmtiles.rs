@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ::pmtiles::{AsyncPmTilesReader, Header, MmapBackend, PmtError, TileType};
+use ::pmtiles::{AsyncPmTilesReader, Header, PmtError, TileType};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use tracing::{debug, warn};
@@ -11,7 +11,9 @@ use tracing::{debug, warn};
 use crate::format::{Compression, TileFormat};
 use crate::tile::{Bbox, TileCoord};
 
+use super::bounded::BoundedBackend;
 use super::metadata::parse_vector_layers;
+use super::pinned::PinnedFile;
 use super::{
     ArchiveError, ArchiveMetadata, WORLD_BOUNDS, check_regular_file, check_tile_in_range,
     is_valid_lon_lat_box, sniff_compression, tile_containing,
@@ -23,15 +25,15 @@ const MAX_QUOTED_METADATA: usize = 200;
 /// A `PMTiles` archive. The header and root directory are read once at open. Leaf directories
 /// are read again for every tile because a directory cache would grow without bound.
 ///
-/// NOTE: the file is memory-mapped, so changing or truncating it in place while Tessera runs
-/// can crash the process with SIGBUS. Renaming a new file over it is safe, but the archive
-/// serves the old file until it is opened again. Reads fault pages in on the async runtime's
-/// thread, which can stall that thread on a slow disk.
+/// The file is held open from start-up: a new file renamed over it is not served until
+/// Tessera restarts, and the old one is served meanwhile. A file written in place is
+/// detected, and its tiles fail with an error naming it rather than mixing old and new
+/// bytes. Reads run on the async runtime's thread, which can stall it on a slow disk.
 pub struct PmtilesArchive {
     path: PathBuf,
     metadata: ArchiveMetadata,
     /// Boxed because the reader, with its root directory, is large beside `MbtilesArchive`.
-    reader: Box<AsyncPmTilesReader<MmapBackend>>,
+    reader: Box<AsyncPmTilesReader<BoundedBackend>>,
 }
 
 impl fmt::Debug for PmtilesArchive {
@@ -49,7 +51,12 @@ impl PmtilesArchive {
         // The memory-map backend reports every I/O failure without its cause, so a missing
         // file is checked first.
         check_regular_file(path, tokio::fs::metadata(path).await)?;
-        let reader = AsyncPmTilesReader::new_with_path(path)
+        let file = PinnedFile::open(path).map_err(|source| ArchiveError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let backend = BoundedBackend::new(file);
+        let reader = AsyncPmTilesReader::try_from_source(backend)
             .await
             .map_err(|source| pmtiles_error(path, source))?;
         let header = reader.get_header();
@@ -134,7 +141,7 @@ fn invalid_metadata(path: &Path, key: &str, value: &str, reason: String) -> Arch
 /// Reads the JSON metadata section, decompressed, as an object. An archive without one gets an
 /// empty object.
 async fn read_metadata_json(
-    reader: &AsyncPmTilesReader<MmapBackend>,
+    reader: &AsyncPmTilesReader<BoundedBackend>,
     path: &Path,
 ) -> Result<Map<String, Value>, ArchiveError> {
     let text = match reader.get_metadata().await {
@@ -198,7 +205,7 @@ fn json_vector_layers(
 /// Takes the tile format and compression from the header, and sniffs a sample tile for either
 /// one that the header marks as unknown.
 async fn resolve_tile_encoding(
-    reader: &AsyncPmTilesReader<MmapBackend>,
+    reader: &AsyncPmTilesReader<BoundedBackend>,
     path: &Path,
 ) -> Result<(TileFormat, Compression), ArchiveError> {
     let header = reader.get_header();
@@ -247,7 +254,7 @@ async fn resolve_tile_encoding(
 /// Reads the tile that contains the header's center, at the center zoom, the minimum zoom or
 /// the maximum zoom, whichever exists first.
 async fn read_sample_tile(
-    reader: &AsyncPmTilesReader<MmapBackend>,
+    reader: &AsyncPmTilesReader<BoundedBackend>,
     path: &Path,
 ) -> Result<Option<Bytes>, ArchiveError> {
     let header = reader.get_header();
@@ -512,6 +519,119 @@ mod tests {
         file.extend_from_slice(metadata);
         file.extend_from_slice(tile);
         std::fs::write(path, file).expect("write the PMTiles file");
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).expect("compress");
+        encoder.finish().expect("finish gzip")
+    }
+
+    /// Writes a `PMTiles` v3 file with gzip-compressed directories whose root directory sends
+    /// every tile to one leaf directory, `leaf` before compression.
+    fn write_pmtiles_with_leaf(path: &Path, leaf: &[u8]) {
+        const HEADER_SIZE: u64 = 127;
+        let leaf = gzip(leaf);
+        let mut root = Vec::new();
+        // One leaf entry: tile id 0, run length 0, the leaf's length, offset 0 stored as 1.
+        for value in [1, 0, 0, leaf.len() as u64, 1] {
+            push_varint(&mut root, value);
+        }
+        let root = gzip(&root);
+        let metadata = gzip(b"{}");
+        let root_offset = HEADER_SIZE;
+        let metadata_offset = root_offset + root.len() as u64;
+        let leaf_offset = metadata_offset + metadata.len() as u64;
+        let data_offset = leaf_offset + leaf.len() as u64;
+
+        let mut file = b"PMTiles\x03".to_vec();
+        for value in [
+            root_offset,
+            root.len() as u64,
+            metadata_offset,
+            metadata.len() as u64,
+            leaf_offset,
+            leaf.len() as u64,
+            data_offset,
+            0,
+            1,
+            1,
+            1,
+        ] {
+            file.extend_from_slice(&value.to_le_bytes());
+        }
+        // Clustered, gzip directories, uncompressed PNG tiles, zooms 0 to 0.
+        file.extend_from_slice(&[1, 2, COMPRESSION_NONE, TILE_TYPE_PNG, 0, 0]);
+        for degrees in [-180.0, -85.0, 180.0, 85.0] {
+            file.extend_from_slice(&((degrees * 1e7_f64) as i32).to_le_bytes());
+        }
+        file.push(0);
+        file.extend_from_slice(&[0; 8]);
+        assert_eq!(file.len() as u64, HEADER_SIZE);
+
+        file.extend_from_slice(&root);
+        file.extend_from_slice(&metadata);
+        file.extend_from_slice(&leaf);
+        std::fs::write(path, file).expect("write the PMTiles file");
+    }
+
+    #[tokio::test]
+    async fn inflating_leaf_directory_rejected() {
+        let dir = TempDir::new().expect("create a temporary directory");
+        let path = dir.path().join("bomb.pmtiles");
+        // A directory of one entry followed by 64 MiB of zeros, about 64 KiB compressed.
+        let mut leaf = Vec::new();
+        for value in [1, 0, 1, 1, 1] {
+            push_varint(&mut leaf, value);
+        }
+        leaf.resize(64 << 20, 0);
+        write_pmtiles_with_leaf(&path, &leaf);
+        assert!(std::fs::metadata(&path).expect("size").len() < 1 << 20);
+
+        let archive = Archive::open(&path)
+            .await
+            .expect("the root directory is valid");
+        let root = TileCoord { z: 0, x: 0, y: 0 };
+        let error = archive
+            .get_tile(root)
+            .await
+            .expect_err("the leaf is too large");
+        let message = error.to_string();
+        assert!(message.contains("leaf directory"), "{message}");
+        assert!(message.contains("more than 8388608 bytes"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn leaf_directory_entry_count_bounded() {
+        let dir = TempDir::new().expect("create a temporary directory");
+        let path = dir.path().join("entries.pmtiles");
+        let mut leaf = Vec::new();
+        push_varint(&mut leaf, 2_000_000);
+        leaf.resize(4 << 20, 1);
+        write_pmtiles_with_leaf(&path, &leaf);
+
+        let archive = Archive::open(&path)
+            .await
+            .expect("the root directory is valid");
+        let root = TileCoord { z: 0, x: 0, y: 0 };
+        let error = archive.get_tile(root).await.expect_err("too many entries");
+        let message = error.to_string();
+        assert!(message.contains("2000000 entries"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn small_leaf_directory_served() {
+        let dir = TempDir::new().expect("create a temporary directory");
+        let path = dir.path().join("leaf.pmtiles");
+        // An empty leaf directory: the tile is absent, and reading it is no error.
+        let mut leaf = Vec::new();
+        push_varint(&mut leaf, 0);
+        write_pmtiles_with_leaf(&path, &leaf);
+
+        let archive = Archive::open(&path).await.expect("open");
+        let root = TileCoord { z: 0, x: 0, y: 0 };
+        assert_eq!(archive.get_tile(root).await.expect("read the leaf"), None);
     }
 
     const TILE_TYPE_UNKNOWN: u8 = 0;

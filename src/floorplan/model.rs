@@ -440,8 +440,9 @@ fn load_buffers(
     Ok(data.into_iter().map(|data| data.0).collect())
 }
 
-/// Resolves a buffer or image URI to a file in `base`. Absolute paths, `..`, and URIs with a
-/// scheme are rejected, so a model cannot read other files of the server.
+/// Resolves a buffer or image URI to a file in `base`. Absolute paths, `..`, URIs with a
+/// scheme and symbolic links to files outside `base` are rejected, so a model cannot read
+/// other files of the server.
 pub(crate) fn buffer_file(base: &Path, uri: &str) -> Result<PathBuf, String> {
     let decoded = percent_decode(uri);
     let relative = Path::new(&decoded);
@@ -455,7 +456,16 @@ pub(crate) fn buffer_file(base: &Path, uri: &str) -> Result<PathBuf, String> {
             "URI {uri:?} is not a relative path inside the model's folder"
         ));
     }
-    Ok(base.join(relative))
+    let file = base.join(relative);
+    // A file that does not exist yet is reported when it is read.
+    if let (Ok(real), Ok(real_base)) = (file.canonicalize(), base.canonicalize())
+        && !real.starts_with(&real_base)
+    {
+        return Err(format!(
+            "URI {uri:?} leads through a symbolic link to a file outside the model's folder: copy the file into the folder"
+        ));
+    }
+    Ok(file)
 }
 
 fn percent_decode(text: &str) -> String {

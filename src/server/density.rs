@@ -17,7 +17,7 @@ use crate::source::{Backend, Source};
 /// Reads the filter and heat-map settings of a request to a density source; `None` for other
 /// sources, which ignore these parameters.
 pub(super) fn density_query(
-    source: &Arc<Source>,
+    source: &Source,
     pairs: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Option<(Filter, HeatmapRequest)>, Problem> {
     let Backend::Density(density) = &source.backend else {

@@ -1,6 +1,7 @@
 //! The HTTP server: routes, shared state, caching headers, CORS and metrics.
 
 mod density;
+pub mod guard;
 mod metrics;
 mod models;
 mod ogc_api;
@@ -27,6 +28,7 @@ use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
 pub use self::problem::Problem;
+pub use self::tiles::parse_tile_request;
 use crate::config::Config;
 use crate::glyphs::GlyphCache;
 use crate::source::{Catalog, LoadFailure};
@@ -47,6 +49,8 @@ pub struct AppState {
     pub sprites: Arc<Option<Sprites>>,
     /// Access policy, keys and rate limits.
     pub access: crate::access::AccessState,
+    /// Tiles rendering and waiting per source.
+    pub limits: Arc<guard::SourceLimits>,
 }
 
 impl AppState {
@@ -57,10 +61,18 @@ impl AppState {
         crate::raster::configure_gdal(config.gdal_cache_mb);
         let (catalog, failures) = crate::source::load_catalog(&config).await;
         let sprites = resources::load_sprites(&config.styles).await;
+        let workers = Workers::new(config.workers)?;
+        let limits = guard::SourceLimits::new(
+            &catalog,
+            workers.threads(),
+            config.source_concurrency,
+            config.source_queue,
+        );
         Ok(Self {
+            limits: Arc::new(limits),
             catalog: Arc::new(catalog),
             failures: Arc::new(failures),
-            workers: Workers::new(config.workers)?,
+            workers,
             glyphs: Arc::new(GlyphCache::new(config.fonts.clone())),
             sprites: Arc::new(sprites),
             access: crate::access::AccessState::new(config.access.clone()),
@@ -105,7 +117,13 @@ pub fn router(state: AppState) -> Router {
         .route("/ogc/tileMatrixSets", get(ogc_api::tile_matrix_sets))
         .route("/ogc/tileMatrixSets/{set}", get(ogc_api::tile_matrix_set))
         .route("/density/{source}/legend.json", get(density::get_legend))
+        .route_layer(middleware::from_fn(guard::decodable_segments))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::request_timeout,
+        ))
+        .layer(middleware::from_fn(guard::retry_after_on_unavailable))
         .layer(middleware::from_fn(metrics::record))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -126,6 +144,7 @@ pub fn router(state: AppState) -> Router {
             header::CONTENT_ENCODING,
             header::HeaderName::from_static(crate::enhance::HEADER),
             header::HeaderName::from_static("tessera-date"),
+            header::HeaderName::from_static(crate::vector::DROPPED_FEATURES_HEADER),
         ]))
         .with_state(state)
 }
@@ -178,7 +197,8 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout);
+            .header_read_timeout(header_timeout)
+            .max_buf_size(guard::MAX_REQUEST_HEAD_BYTES);
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -125,12 +125,40 @@ pub(super) async fn get_tile(
         .record("tile.x", x.as_str())
         .record("tile.y", name.as_str());
     let source = find_source(&state, &id)?;
-    check_parameter_names(&source, &pairs)?;
+    let ParsedTile {
+        tile,
+        scale,
+        format,
+        options,
+    } = parse_request(&source, &z, &x, &name, query, pairs)?;
+    tile_response(&state, &source, tile, scale, format, options, &headers).await
+}
+
+/// A tile request with its path and query checked.
+struct ParsedTile {
+    tile: TileCoord,
+    scale: u32,
+    format: TileFormat,
+    options: RequestOptions,
+}
+
+/// Checks the path segments and query of a tile request to `source`, as the XYZ route reads
+/// them.
+fn parse_request(
+    source: &Source,
+    z: &str,
+    x: &str,
+    name: &str,
+    query: Result<Query<TileQuery>, QueryRejection>,
+    pairs: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<ParsedTile, Problem> {
+    let id = &source.id;
+    check_parameter_names(source, &pairs)?;
     let Query(query) =
         query.map_err(|rejection| Problem::bad_parameter("query", rejection.body_text()))?;
-    let z = parse_coordinate("z", &z)?;
-    let x = parse_coordinate("x", &x)?;
-    let tile_name = parse_tile_name(&name)?;
+    let z = parse_coordinate("z", z)?;
+    let x = parse_coordinate("x", x)?;
+    let tile_name = parse_tile_name(name)?;
     let z = u32::try_from(z).unwrap_or(u32::MAX);
     let tile = TileCoord::new(z, x, tile_name.y).map_err(|error| {
         let parameter = match &error {
@@ -150,18 +178,32 @@ pub(super) async fn get_tile(
             ),
         ));
     }
-    let mut options = request_options(&source, &query)?;
-    options.density = super::density::density_query(&source, pairs)?;
-    tile_response(
-        &state,
-        &source,
+    let mut options = request_options(source, &query)?;
+    options.density = super::density::density_query(source, pairs)?;
+    Ok(ParsedTile {
         tile,
-        tile_name.scale,
+        scale: tile_name.scale,
         format,
         options,
-        &headers,
-    )
-    .await
+    })
+}
+
+/// Checks a tile request to `source` given its `z` and `x` segments, its last path segment
+/// (`{y}[@2x].{ext}`) and its raw query string, without rendering it, and returns the tile.
+/// The fuzz targets call it; the XYZ route runs the same checks.
+pub fn parse_tile_request(
+    source: &Source,
+    z: &str,
+    x: &str,
+    name: &str,
+    query: &str,
+) -> Result<TileCoord, Problem> {
+    let uri: axum::http::Uri = format!("/?{query}")
+        .parse()
+        .map_err(|_| Problem::bad_parameter("query", "the query string is not valid in a URI"))?;
+    let typed = Query::<TileQuery>::try_from_uri(&uri);
+    let pairs = Query::<Vec<(String, String)>>::try_from_uri(&uri);
+    parse_request(source, z, x, name, typed, pairs).map(|parsed| parsed.tile)
 }
 
 /// Checks the zoom range and bounds of `source`, renders `tile` and builds its response with
@@ -192,13 +234,16 @@ pub(super) async fn tile_response(
     let accepts_gzip = accepts_gzip(headers);
     let date = options.date;
     let rendered = render(state, source, tile, scale, format, options).await?;
+    let rendered = rendered.map(|(bytes, compression, enhancement, dropped)| {
+        (bytes, compression, (enhancement, dropped))
+    });
     let rendered = crate::access::restrict_rendered(&state.workers, source, tile, format, rendered)
         .await
         .map_err(|error| {
             tracing::warn!(source = %id, %tile, %error, "tile not filtered for access");
             Problem::internal(format!("tile {tile} of {id:?} cannot be served: {error}"))
         })?;
-    let Some((bytes, compression, enhancement)) = rendered else {
+    let Some((bytes, compression, (enhancement, dropped_features))) = rendered else {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.headers_mut().insert(
             header::CACHE_CONTROL,
@@ -236,6 +281,12 @@ pub(super) async fn tile_response(
     }
     if let Some(applied) = enhancement {
         insert_enhancement_header(&mut response, &applied);
+    }
+    if dropped_features > 0 {
+        response.headers_mut().insert(
+            crate::vector::DROPPED_FEATURES_HEADER,
+            HeaderValue::from(dropped_features),
+        );
     }
     if let Some(encoding) = compression.content_encoding() {
         response
@@ -375,8 +426,9 @@ fn parse_date(source: &Source, text: Option<&str>) -> Result<Option<Period>, Pro
     Ok(Some(date))
 }
 
-/// The bytes of a tile, their compression, and the enhancement applied to imagery.
-type Rendered = (Vec<u8>, Compression, Option<Applied>);
+/// The bytes of a tile, their compression, the enhancement applied to imagery, and the count
+/// of vector features left out by `max_features_per_tile`.
+type Rendered = (Vec<u8>, Compression, Option<Applied>, usize);
 
 /// Produces the tile's bytes, their compression and its enhancement, or `None` for an empty
 /// tile.
@@ -394,13 +446,14 @@ async fn render(
     let work = {
         let source = Arc::clone(source);
         async move {
+            let _turn = state.limits.acquire(&source.id).await?;
             match &source.backend {
                 Backend::Archive(archive) => {
                     let compression = archive.metadata().compression;
                     archive
                         .get_tile(tile)
                         .await
-                        .map(|bytes| bytes.map(|b| (b.to_vec(), compression, None)))
+                        .map(|bytes| bytes.map(|b| (b.to_vec(), compression, None, 0)))
                         .map_err(|error| {
                             Problem::internal(format!(
                                 "reading tile {tile} of {:?} failed: {error}",
@@ -421,8 +474,8 @@ async fn render(
                         })
                         .await
                         .map_err(|error| Problem::internal(error.to_string()))?;
-                    result.map(|tile| {
-                        tile.map(|tile| (tile.bytes, Compression::None, tile.enhancement))
+                    result.map(|(tile, dropped)| {
+                        tile.map(|tile| (tile.bytes, Compression::None, tile.enhancement, dropped))
                     })
                 }
             }
@@ -444,7 +497,7 @@ fn render_blocking(
     format: TileFormat,
     options: RequestOptions,
     deadline: Instant,
-) -> Result<Option<RenderedTile>, Problem> {
+) -> Result<(Option<RenderedTile>, usize), Problem> {
     let RequestOptions {
         resampling,
         date,
@@ -461,7 +514,8 @@ fn render_blocking(
     if Instant::now() >= deadline {
         return Err(timed_out());
     }
-    match &source.backend {
+    let mut dropped_features = 0;
+    let rendered = match &source.backend {
         Backend::Raster(raster) => {
             let resampling = resampling.unwrap_or(raster.options().resampling);
             raster
@@ -477,13 +531,19 @@ fn render_blocking(
                     ))
                 })
         }
-        Backend::Vector(vector) => vector.tile(tile).map(plain).map_err(|error| {
-            tracing::error!(source = %source.id, %tile, %error, "vector tile failed");
-            Problem::internal(format!(
-                "encoding tile {tile} of {:?} failed: {error}",
-                source.id
-            ))
-        }),
+        Backend::Vector(vector) => vector
+            .tile_counted(tile)
+            .map(|encoded| {
+                dropped_features = encoded.dropped_features;
+                plain(encoded.bytes)
+            })
+            .map_err(|error| {
+                tracing::error!(source = %source.id, %tile, %error, "vector tile failed");
+                Problem::internal(format!(
+                    "encoding tile {tile} of {:?} failed: {error}",
+                    source.id
+                ))
+            }),
         Backend::Floorplan(plan) => plan.vector().tile(tile).map(plain).map_err(|error| {
             tracing::error!(source = %source.id, %tile, %error, "floorplan tile failed");
             Problem::internal(format!(
@@ -525,7 +585,8 @@ fn render_blocking(
                 })
         }
         Backend::Archive(_) => Ok(None),
-    }
+    };
+    rendered.map(|tile| (tile, dropped_features))
 }
 
 /// Wraps the bytes of a tile that no enhancement touched.

@@ -1,13 +1,13 @@
 //! Mapbox Vector Tile encoding: clipping, simplification, quantisation, winding and
 //! attributes of the features that touch a tile.
 
-use geo::{Coord, Geometry, LineString, MapCoords, Polygon, Simplify};
+use geo::{BoundingRect, Coord, Geometry, LineString, MapCoords, Polygon, Simplify};
 use mvt::{GeomData, GeomEncoder, GeomType};
 
 use super::clip::{ClipRect, clip_line, clip_polygon};
 use super::fields::PropertyValue;
 use super::index::{LayerData, StoredFeature};
-use super::{VectorError, VectorOptions};
+use super::{EncodedTile, VectorError, VectorOptions};
 use crate::tile::{Bbox, TileCoord};
 
 /// Douglas–Peucker tolerance in tile units (1/4096 of the tile side at the default extent):
@@ -23,7 +23,7 @@ pub(super) fn encode_tile(
     layers: &[LayerData],
     tile: TileCoord,
     options: &VectorOptions,
-) -> Result<Option<Vec<u8>>, VectorError> {
+) -> Result<EncodedTile, VectorError> {
     let encode_error = |source| VectorError::Encode {
         z: tile.z,
         x: tile.x,
@@ -37,18 +37,28 @@ pub(super) fn encode_tile(
     let frame = TileFrame::new(&tile.bounds_mercator(), options);
     let tolerance = (options.simplify && tile.z < options.maxzoom).then_some(SIMPLIFY_TOLERANCE);
 
+    // A feature near the antimeridian can be found in two parts of the query, each with
+    // its own offset. Its copies are merged into one MVT feature.
+    let mut layer_hits: Vec<Vec<(usize, f64)>> = layers
+        .iter()
+        .map(|layer| {
+            let mut hits: Vec<(usize, f64)> = queries
+                .iter()
+                .flat_map(|(bbox, offset)| {
+                    layer.features_in(bbox).map(move |index| (index, *offset))
+                })
+                .collect();
+            hits.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            hits
+        })
+        .collect();
+    let dropped_features = keep_largest(layers, &mut layer_hits, options.max_features_per_tile);
+
     let mut mvt_tile = mvt::Tile::new(options.extent);
-    for layer in layers {
-        // A feature near the antimeridian can be found in two parts of the query, each with
-        // its own offset. Its copies are merged into one MVT feature.
-        let mut hits: Vec<(usize, f64)> = queries
-            .iter()
-            .flat_map(|(bbox, offset)| layer.features_in(bbox).map(move |index| (index, *offset)))
-            .collect();
+    for (layer, hits) in layers.iter().zip(&layer_hits) {
         if hits.is_empty() {
             continue;
         }
-        hits.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
 
         let mut mvt_layer = mvt_tile.create_layer(&layer.name);
         for copies in hits.chunk_by(|a, b| a.0 == b.0) {
@@ -63,10 +73,52 @@ pub(super) fn encode_tile(
             mvt_tile.add_layer(mvt_layer).map_err(encode_error)?;
         }
     }
-    if mvt_tile.num_layers() == 0 {
-        return Ok(None);
+    let bytes = if mvt_tile.num_layers() == 0 {
+        None
+    } else {
+        Some(mvt_tile.to_bytes().map_err(encode_error)?)
+    };
+    Ok(EncodedTile {
+        bytes,
+        dropped_features,
+    })
+}
+
+/// Leaves at most `max_features` distinct features in `layer_hits`, those with the largest
+/// bounding-box diagonal in Web Mercator metres, and returns how many were removed. Equal
+/// sizes (every point is 0) keep the earlier layer, then the earlier feature in the file, so
+/// the same tile always keeps the same features.
+fn keep_largest(
+    layers: &[LayerData],
+    layer_hits: &mut [Vec<(usize, f64)>],
+    max_features: usize,
+) -> usize {
+    let distinct = |hits: &[(usize, f64)]| hits.chunk_by(|a, b| a.0 == b.0).count();
+    let total: usize = layer_hits.iter().map(|hits| distinct(hits)).sum();
+    if total <= max_features {
+        return 0;
     }
-    mvt_tile.to_bytes().map(Some).map_err(encode_error)
+    let mut ranked: Vec<(f64, usize, usize)> = Vec::with_capacity(total);
+    for (layer_index, hits) in layer_hits.iter().enumerate() {
+        for copies in hits.chunk_by(|a, b| a.0 == b.0) {
+            let feature = &layers[layer_index].features[copies[0].0];
+            let diagonal = feature
+                .geometry
+                .bounding_rect()
+                .map_or(0.0, |rect| rect.width().hypot(rect.height()));
+            ranked.push((diagonal, layer_index, copies[0].0));
+        }
+    }
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut kept: Vec<Vec<usize>> = vec![Vec::new(); layer_hits.len()];
+    for &(_, layer_index, feature_index) in &ranked[..max_features] {
+        kept[layer_index].push(feature_index);
+    }
+    for (hits, kept) in layer_hits.iter_mut().zip(&mut kept) {
+        kept.sort_unstable();
+        hits.retain(|(index, _)| kept.binary_search(index).is_ok());
+    }
+    total - max_features
 }
 
 /// The mapping from Web Mercator metres to tile coordinates, and the clipping rectangle.

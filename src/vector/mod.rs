@@ -48,6 +48,10 @@ pub struct VectorOptions {
     /// Whether lines and polygons are simplified below `maxzoom`, with a tolerance of one tile
     /// unit.
     pub simplify: bool,
+    /// Maximum number of features in one tile, over all its layers. Beyond it the features with the
+    /// largest bounding-box diagonal are kept (file order among equals), and the tile
+    /// response's `Tessera-Dropped-Features` header counts the others.
+    pub max_features_per_tile: usize,
 }
 
 impl Default for VectorOptions {
@@ -58,9 +62,18 @@ impl Default for VectorOptions {
             buffer: 64,
             extent: 4096,
             simplify: true,
+            max_features_per_tile: DEFAULT_MAX_FEATURES_PER_TILE,
         }
     }
 }
+
+/// The response header that counts the features a tile left out because of
+/// `max_features_per_tile`. A tile without it has every feature that touches it.
+pub const DROPPED_FEATURES_HEADER: &str = "tessera-dropped-features";
+
+/// Default of [`VectorOptions::max_features_per_tile`]. NOTE: an estimate of what a
+/// browser still draws smoothly, not measured; MVT itself sets no limit.
+pub const DEFAULT_MAX_FEATURES_PER_TILE: usize = 20_000;
 
 impl VectorOptions {
     fn validate(&self) -> Result<(), VectorError> {
@@ -93,6 +106,13 @@ impl VectorOptions {
                 self.extent,
                 format!("it must be between 1 and {max_extent} (4096 is usual)"),
             );
+        }
+        if self.max_features_per_tile == 0 {
+            return Err(VectorError::InvalidOption {
+                option: "max_features_per_tile",
+                value: "0".to_owned(),
+                reason: "it must be at least 1".to_owned(),
+            });
         }
         if self.buffer > self.extent {
             return invalid(
@@ -268,6 +288,12 @@ impl VectorSource {
     /// Tiles at the western and eastern edge of the world also contain the features across
     /// the antimeridian that fall in their buffer.
     pub fn tile(&self, tile: TileCoord) -> Result<Option<Vec<u8>>, VectorError> {
+        self.tile_counted(tile).map(|encoded| encoded.bytes)
+    }
+
+    /// Encodes a tile like [`VectorSource::tile`] and also returns how many features beyond
+    /// `max_features_per_tile` were left out.
+    pub fn tile_counted(&self, tile: TileCoord) -> Result<EncodedTile, VectorError> {
         if tile.z < self.options.minzoom || tile.z > self.options.maxzoom {
             return Err(VectorError::ZoomOutOfRange {
                 z: tile.z,
@@ -312,6 +338,14 @@ fn geometry_type_name(features: &[MemoryFeature]) -> &'static str {
     } else {
         "Unknown"
     }
+}
+
+/// The MVT bytes of a tile, or `None` when it is empty, and the count of features left out
+/// because of `max_features_per_tile`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedTile {
+    pub bytes: Option<Vec<u8>>,
+    pub dropped_features: usize,
 }
 
 /// Compresses tile bytes with gzip at the fastest level, for clients that accept gzip.

@@ -882,3 +882,92 @@ fn huge_invalid_polygon_is_skipped_not_repaired() {
     assert_eq!(layer.skipped, 1, "the star is skipped");
     assert_eq!(layer.feature_count, 1, "the square is served");
 }
+
+#[test]
+fn feature_limit_keeps_largest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("crowded.geojson");
+    let square = |name: &str, half: f64| {
+        format!(
+            r#"{{"type":"Feature","properties":{{"name":"{name}"}},"geometry":{{"type":"Polygon","coordinates":[[[{a},{a}],[{b},{a}],[{b},{b}],[{a},{b}],[{a},{a}]]]}}}}"#,
+            a = -half,
+            b = half
+        )
+    };
+    let point = |name: &str, lon: f64| {
+        format!(
+            r#"{{"type":"Feature","properties":{{"name":"{name}"}},"geometry":{{"type":"Point","coordinates":[{lon},1.0]}}}}"#
+        )
+    };
+    let features = [
+        point("point-a", 1.0),
+        square("small", 1.0),
+        point("point-b", 2.0),
+        square("large", 20.0),
+        point("point-c", 3.0),
+        square("medium", 5.0),
+        point("point-d", 4.0),
+    ];
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            features.join(",")
+        ),
+    )
+    .expect("write GeoJSON");
+    let limited = VectorSource::open(
+        &path,
+        VectorOptions {
+            max_features_per_tile: 4,
+            ..VectorOptions::default()
+        },
+    )
+    .expect("open");
+
+    let root = TileCoord::new(0, 0, 0).expect("tile");
+    let encoded = limited.tile_counted(root).expect("encode");
+    assert_eq!(encoded.dropped_features, 3);
+    let decoded = decode(&encoded.bytes.expect("features kept"));
+    let layer = &decoded.layers[0];
+    let names: Vec<String> = layer
+        .features
+        .iter()
+        .map(|feature| {
+            let value = feature.tags[1] as usize;
+            layer.values[value].string_value.clone().unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(names, ["point-a", "small", "large", "medium"]);
+
+    // The same tile keeps the same features, and a source within the limit drops none.
+    let again = limited.tile_counted(root).expect("encode");
+    assert_eq!(again.dropped_features, 3);
+    let unlimited = VectorSource::open(&path, VectorOptions::default()).expect("open");
+    assert_eq!(
+        unlimited
+            .tile_counted(root)
+            .expect("encode")
+            .dropped_features,
+        0
+    );
+}
+
+#[test]
+fn zero_feature_limit_rejected() {
+    let Some(path) = camps_path() else {
+        return;
+    };
+    let error = VectorSource::open(
+        &path,
+        VectorOptions {
+            max_features_per_tile: 0,
+            ..VectorOptions::default()
+        },
+    )
+    .expect_err("0 features per tile");
+    assert!(
+        error.to_string().contains("max_features_per_tile"),
+        "{error}"
+    );
+}
