@@ -62,8 +62,8 @@ pub struct Config {
     /// Time limit for any request, from its header to its response, in seconds; beyond it
     /// the response is a 503.
     pub request_timeout: f64,
-    /// Tiles of one source rendered at once; 0 is three quarters of the workers, leaving at
-    /// least one worker to other sources.
+    /// Tiles of one source rendered at once; 0 is three quarters of the workers, rounded up,
+    /// which leaves workers to other sources from a pool of four on.
     pub source_concurrency: usize,
     /// Tile requests of one source that wait for a turn; further ones get a 503 with
     /// `Retry-After`.

@@ -209,9 +209,11 @@ impl SourceLimits {
     }
 }
 
+/// Three quarters of the pool, rounded up: a pool of four or more keeps a quarter for the other
+/// sources, while a pool of two or three gives one source all of it, since holding a worker
+/// back there would halve the throughput of a server with one busy source.
 fn default_concurrency(workers: usize) -> usize {
-    let three_quarters = (workers * 3).div_ceil(4);
-    three_quarters.min(workers.saturating_sub(1)).max(1)
+    (workers * 3).div_ceil(4).max(1)
 }
 
 /// Builds the 503 for a source whose renders and queue are full.
@@ -257,8 +259,8 @@ mod tests {
     }
 
     #[test]
-    fn default_concurrency_leaves_a_worker() {
-        let cases = [(1, 1), (2, 1), (3, 2), (4, 3), (8, 6), (16, 12)];
+    fn default_concurrency_is_three_quarters() {
+        let cases = [(1, 1), (2, 2), (3, 3), (4, 3), (8, 6), (16, 12)];
         for (workers, expected) in cases {
             assert_eq!(default_concurrency(workers), expected, "{workers} workers");
         }

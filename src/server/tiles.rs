@@ -446,8 +446,8 @@ async fn render(
     let work = {
         let source = Arc::clone(source);
         async move {
-            let _turn = state.limits.acquire(&source.id).await?;
             match &source.backend {
+                // Archive reads take no worker, so they wait for no turn.
                 Backend::Archive(archive) => {
                     let compression = archive.metadata().compression;
                     archive
@@ -466,6 +466,7 @@ async fn render(
                 | Backend::Floorplan(_)
                 | Backend::Collection(_)
                 | Backend::Density(_) => {
+                    let _turn = state.limits.acquire(&source.id).await?;
                     let worker_source = Arc::clone(&source);
                     let result = state
                         .workers
