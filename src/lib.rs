@@ -13,6 +13,7 @@ pub mod gdal_ffi;
 pub mod glyphs;
 pub mod info;
 pub mod logging;
+pub mod map;
 pub mod ogc;
 pub mod raster;
 pub mod server;
