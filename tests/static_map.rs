@@ -221,9 +221,6 @@ async fn scale_bar_true_at_latitude() {
 
 #[tokio::test]
 async fn hangul_label_whole_across_tile_edge() {
-    if !have_program("fc-list") {
-        eprintln!("SKIPPED: fontconfig's fc-list is missing, so the fonts may be too");
-    }
     let folder = fixtures();
     let server = TestServer::start(config(folder.path())).await;
     let view = format!("{},{},11", CENTRE.0, CENTRE.1);
@@ -528,4 +525,87 @@ async fn cli_writes_the_route_bytes() {
     );
     let written = std::fs::read(&output).expect("the CLI's file");
     assert!(written == served.as_ref(), "CLI and route bytes differ");
+}
+
+/// Serves the Sentinel-2 scene and the camps with the repository's styles.
+async fn sample_server() -> TestServer {
+    TestServer::serving(&[
+        common::geodata("sentinel2-29rkh"),
+        common::geodata("nk-prison-camps"),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn imagery_matches_the_tiles() {
+    let server = sample_server().await;
+    // MapLibre zoom 9 shows 256-pixel tiles of zoom 10 at one pixel per page unit; centred on
+    // a tile corner, a 512-pixel map is exactly four tiles.
+    let corner = tessera::tile::TileCoord::new(10, 480, 439).expect("a tile");
+    assert!(corner.bounds_lonlat().intersects(&tessera::tile::Bbox::new(-11.98, 24.3, -10.87, 25.3)));
+    let bounds = corner.bounds_mercator();
+    let (lon, lat) = lonlat(bounds.min_x, bounds.max_y);
+    let image = png(&server, &format!("/static/tessera/{lon:.9},{lat:.9},9/512x512.png?{PLAIN}")).await;
+    let mut compared = 0;
+    for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+        let path = format!("/tiles/TCI/10/{}/{}.png", 479 + dx, 438 + dy);
+        let response = server.get(&path).await;
+        if response.status() != 200 {
+            continue;
+        }
+        let tile = decode_image(&response.bytes().await.expect("tile"));
+        for (x, y, pixel) in tile.enumerate_pixels() {
+            if pixel[3] < 255 || (x % 7 != 0) || (y % 7 != 0) {
+                continue;
+            }
+            let drawn = image.get_pixel(x + 256 * dx, y + 256 * dy);
+            for channel in 0..3 {
+                assert!(
+                    drawn[channel].abs_diff(pixel[channel]) <= 3,
+                    "{path} at ({x}, {y}): static {drawn:?}, tile {pixel:?}"
+                );
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared > 1000, "only {compared} opaque tile pixels compared");
+}
+
+#[tokio::test]
+async fn scene_records_sources_and_dates() {
+    let server = sample_server().await;
+    let state = &server.state;
+    let context = tessera::map::MapContext {
+        catalog: state.catalog.clone(),
+        glyphs: state.glyphs.clone(),
+        sprites: state.sprites.clone(),
+        styles: state.config.styles.clone(),
+    };
+    let request = tessera::map::MapRequest {
+        style: "tessera".to_owned(),
+        view: tessera::map::View::Centre {
+            lon: -11.43,
+            lat: 24.8,
+            zoom: 8.0,
+        },
+        width: 400,
+        height: 300,
+        ratio: 1,
+        format: tessera::map::OutputFormat::Png,
+        options: tessera::map::MapOptions::for_format(tessera::map::OutputFormat::Png),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let scene = tessera::map::build_scene(&context, &request, deadline).expect("a scene");
+    let ids: Vec<&str> = scene.sources.iter().map(|source| source.id.as_str()).collect();
+    assert_eq!(ids, ["TCI"]);
+    let imagery = &scene.sources[0];
+    assert!(imagery.files[0].ends_with("sentinel2-29rkh/TCI.tif"), "{:?}", imagery.files);
+    assert_eq!(imagery.scenes.len(), 1);
+    assert_eq!(imagery.scenes[0].date, "2020-02-19");
+    assert_eq!(
+        imagery.attribution.as_deref(),
+        Some("Contains modified Copernicus Sentinel data 2020")
+    );
+    let [west, south, east, north] = scene.georeference.lonlat_bounds;
+    assert!(west < -11.43 && east > -11.43 && south < 24.8 && north > 24.8);
 }

@@ -21,7 +21,7 @@ use crate::source::Backend;
 const MARGIN: f64 = 10.0;
 /// Inner padding of furniture boxes, in page units.
 const PADDING: f64 = 5.0;
-/// The longest a scale bar may be, in page units.
+/// Maximum length of the scale bar, in page units.
 const MAX_SCALE_BAR: f64 = 120.0;
 /// Height of the scale bar's black bar, in page units.
 pub const SCALE_BAR_HEIGHT: f64 = 4.0;
@@ -127,7 +127,7 @@ pub fn scale_bar_length(frame: &Frame) -> (f64, f64) {
     (metres, metres / metres_per_unit)
 }
 
-/// A black bar of a round length at the bottom left, true at the centre latitude, with its
+/// Draws a black bar of a round length at the bottom left, true at the centre latitude, with its
 /// length written above it.
 fn scale_bar(items: &mut Vec<Item>, face: &FontFace, frame: &Frame) {
     let (metres, length) = scale_bar_length(frame);
@@ -168,7 +168,7 @@ fn scale_bar(items: &mut Vec<Item>, face: &FontFace, frame: &Frame) {
     )));
 }
 
-/// An arrow pointing up with an N: Web Mercator keeps north up everywhere.
+/// Draws an arrow pointing up with an N, because Web Mercator keeps north up everywhere.
 fn north_arrow(items: &mut Vec<Item>, face: &FontFace, frame: &Frame) {
     let x = frame.width - MARGIN - 14.0;
     let y = MARGIN;
@@ -253,7 +253,7 @@ fn title_block(
     top + height + PADDING
 }
 
-/// The attribution of every source drawn, the dates of the imagery shown and a notice for
+/// Draws the attribution of every source drawn, the dates of the imagery shown and a notice for
 /// enhanced imagery, right-aligned at the bottom right.
 fn attribution(items: &mut Vec<Item>, face: &FontFace, scene: &Scene, frame: &Frame) {
     let mut lines = Vec::new();
@@ -323,8 +323,8 @@ fn attribution(items: &mut Vec<Item>, face: &FontFace, scene: &Scene, frame: &Fr
     }
 }
 
-/// A swatch per drawn style layer, labelled with the layer id; heat maps get their colour
-/// ramp.
+/// Draws a swatch per drawn style layer, labelled with the layer id, and the colour ramp of
+/// heat maps.
 fn legend(
     items: &mut Vec<Item>,
     face: &FontFace,
@@ -394,7 +394,7 @@ fn legend(
     }
 }
 
-/// A 20 × 12 swatch of a layer at the origin, or `None` for a layer without one.
+/// Builds a 20 × 12 swatch of a layer at the origin, or `None` for a layer without one.
 fn swatch(
     layer: &Layer,
     context: &Context<'_>,
@@ -467,7 +467,7 @@ fn swatch(
                 return None;
             };
             // NOTE: the swatch shows the default ramp; a map drawn with another `ramp` on
-            // the heat-map URL is not told apart.
+            // the heat-map URL gets the same swatch.
             let ramp = crate::density::Ramp::default();
             let mut ramp_items = Vec::new();
             let steps = 20;
@@ -542,7 +542,7 @@ fn translate(item: Item, dx: f64, dy: f64) -> Item {
     }
 }
 
-/// A lon/lat graticule of round steps with labels at the left and top edges.
+/// Draws a lon/lat graticule of round steps with labels at the left and top edges.
 fn grid(items: &mut Vec<Item>, face: &FontFace, frame: &Frame) {
     let bounds = frame.lonlat_bounds();
     let span = (bounds.max_x - bounds.min_x).max(bounds.max_y - bounds.min_y);

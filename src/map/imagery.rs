@@ -180,12 +180,21 @@ fn tile_rgba(
             let Some((rgba, applied)) = rendered else {
                 return Ok(None);
             };
-            note_enhancement(
-                usage,
-                applied.as_ref(),
-                raster.info().resolution_mercator,
-                raster.bounds_lonlat().min_y,
-            );
+            // NOTE: only a date set in the source's configuration is shown; dates that the
+            // coverage layer reads from STAC, GDAL metadata or the file name are not.
+            if let Some(date) = raster.options().date {
+                let scene = ShownScene {
+                    file: raster.path().to_owned(),
+                    date: date.to_string(),
+                };
+                if !usage.scenes.contains(&scene) {
+                    usage.scenes.push(scene);
+                }
+            }
+            let bounds = raster.bounds_lonlat();
+            let latitude = f64::midpoint(bounds.min_y, bounds.max_y);
+            let native = raster.info().resolution_mercator * latitude.to_radians().cos();
+            note_enhancement(usage, applied.as_ref(), native);
             Ok(Some(rgba))
         }
         Backend::Collection(collection) => {
@@ -220,12 +229,7 @@ fn tile_rgba(
                     }
                 }
                 if let Some(applied) = &rendered.enhancement {
-                    note_enhancement(
-                        usage,
-                        Some(applied),
-                        scene.raster.info().resolution_mercator,
-                        scene.facts.bounds[1],
-                    );
+                    note_enhancement(usage, Some(applied), scene.facts.resolution_m);
                 }
             }
             decode(&rendered.bytes).map(Some).map_err(failed)
@@ -262,13 +266,9 @@ fn timed_out_or(deadline: Instant, error: MapError) -> MapError {
     }
 }
 
-/// Keeps the strongest enhancement applied to the source's tiles.
-fn note_enhancement(
-    usage: &mut SourceUse,
-    applied: Option<&Applied>,
-    resolution_mercator: f64,
-    latitude: f64,
-) {
+/// Keeps the strongest enhancement applied to the source's tiles, with the ground pixel size
+/// in metres of the scene it enlarged.
+fn note_enhancement(usage: &mut SourceUse, applied: Option<&Applied>, native_resolution_m: f64) {
     let Some(applied) = applied else {
         return;
     };
@@ -282,7 +282,7 @@ fn note_enhancement(
     usage.enhancement = Some(EnhancementUsed {
         steps: applied.header_value(),
         factor: applied.factor,
-        native_resolution_m: resolution_mercator * latitude.to_radians().cos(),
+        native_resolution_m,
     });
 }
 

@@ -86,7 +86,7 @@ pub struct MapOptions {
 }
 
 impl MapOptions {
-    /// The defaults of a format: GeoTIFF has no furniture, PNG and JPEG have a scale bar and
+    /// Returns the defaults of a format: GeoTIFF has no furniture, PNG and JPEG have a scale bar and
     /// the attribution.
     pub fn for_format(format: OutputFormat) -> Self {
         let furniture = format != OutputFormat::GeoTiff;
@@ -135,7 +135,7 @@ impl MapRequest {
     }
 }
 
-/// What rendering reads: the catalog, fonts, icons and styles.
+/// The inputs of rendering: the catalog, fonts, icons and styles.
 #[derive(Debug, Clone)]
 pub struct MapContext {
     pub catalog: Arc<Catalog>,

@@ -32,7 +32,7 @@ impl GeometryKind {
     }
 }
 
-/// What an expression is evaluated against: a feature's attributes and kind, and the zoom.
+/// The input of an expression: a feature's attributes and kind, and the zoom.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub properties: &'a Map<String, Value>,
@@ -239,7 +239,7 @@ pub fn evaluate(value: &Value, context: &Context<'_>) -> Option<Value> {
     }
 }
 
-/// A legacy property's value: an attribute, `$type` or `$id`.
+/// Reads a legacy filter's property: an attribute, `$type` or `$id`.
 fn legacy_property(key: &str, context: &Context<'_>) -> Option<Value> {
     match key {
         "$type" => context.geometry.map(|kind| json!(kind.name())),

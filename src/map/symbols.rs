@@ -122,7 +122,7 @@ fn overlaps(a: &Rect, b: &Rect) -> bool {
     a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height
 }
 
-/// The icon of a symbol, centred on its anchor, from the 2x sprite sheet.
+/// Builds the icon of a symbol from the 2x sprite sheet, centred on its anchor.
 fn icon_item(
     layer: &Layer,
     context: &Context<'_>,

@@ -11,7 +11,7 @@ use super::scene::Point;
 /// The highest zoom a static map accepts.
 pub const MAX_ZOOM: f64 = 24.0;
 
-/// Where a static map looks.
+/// The extent a static map shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum View {
     /// A centre in degrees and a fractional zoom.
@@ -130,7 +130,7 @@ pub fn resolution_at(zoom: f64) -> f64 {
 }
 
 impl Frame {
-    /// A frame of `width` × `height` page units centred on (`x`, `y`) in Web Mercator metres.
+    /// Builds a frame of `width` × `height` page units centred on (`x`, `y`) in Web Mercator metres.
     pub fn centred(x: f64, y: f64, zoom: f64, width: f64, height: f64) -> Frame {
         let resolution = resolution_at(zoom);
         Frame {
@@ -143,7 +143,7 @@ impl Frame {
         }
     }
 
-    /// The frame of `view`. `Auto` needs `fit`, the lon/lat box to fit.
+    /// Builds the frame of `view`. `Auto` needs `fit`, the lon/lat box to fit.
     pub fn of_view(view: View, width: f64, height: f64, fit: Option<Bbox>) -> Option<Frame> {
         let bounds = match view {
             View::Centre { lon, lat, zoom } => {
@@ -181,7 +181,7 @@ impl Frame {
         }
     }
 
-    /// The frame's extent in Web Mercator metres.
+    /// Returns the frame's extent in Web Mercator metres.
     pub fn mercator_bounds(&self) -> Bbox {
         Bbox::new(
             self.west,
@@ -191,7 +191,7 @@ impl Frame {
         )
     }
 
-    /// The frame's extent in degrees.
+    /// Returns the frame's extent in degrees.
     pub fn lonlat_bounds(&self) -> Bbox {
         let bounds = self.mercator_bounds();
         let (min_x, min_y) = mercator_to_lonlat(bounds.min_x, bounds.min_y);

@@ -31,7 +31,8 @@ pub(crate) fn limits(config: &crate::config::Config) -> Limits {
     }
 }
 
-/// A problem for a request over a limit: 422 naming the limit and its value.
+/// Builds the problem for a request over a limit: 422 with a detail naming the limit and its
+/// value.
 fn over_limit(detail: String) -> Problem {
     Problem {
         status: StatusCode::UNPROCESSABLE_ENTITY,
