@@ -605,7 +605,7 @@ async fn scene_records_sources_and_dates() {
         format: tessera::map::OutputFormat::Png,
         options: tessera::map::MapOptions::for_format(tessera::map::OutputFormat::Png),
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
     let scene = tessera::map::build_scene(&context, &request, deadline).expect("a scene");
     let ids: Vec<&str> = scene
         .sources

@@ -27,7 +27,8 @@ use crate::vector::VectorSource;
 const FEATURE_MARGIN: f64 = 64.0;
 
 /// Reads the style named in `request` and builds the scene of its layers and furniture.
-/// Blocking: imagery is warped here.
+/// Blocking: imagery is warped here. Past `deadline` it returns `MapError::TimedOut` with
+/// `seconds` 0, because only the caller knows the limit; `map::render` fills it in.
 pub fn build_scene(
     context: &MapContext,
     request: &MapRequest,
