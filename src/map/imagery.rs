@@ -197,7 +197,7 @@ fn tile_rgba(
             let Some((rgba, applied)) = rendered else {
                 return Ok(None);
             };
-            // NOTE: only a date set in the source's configuration is shown; dates that the
+            // NOTE: only a date set in the source's configuration is shown. Dates that the
             // coverage layer reads from STAC, GDAL metadata or the file name are not.
             if let Some(date) = raster.options().date {
                 let scene = ShownScene {
