@@ -71,6 +71,11 @@ pub struct Config {
     /// Largest vector or point file (GeoJSON, CSV and other formats read whole into
     /// memory) opened, in MiB. Imagery, archives and models have their own limits.
     pub max_vector_file_mb: u64,
+    /// Largest static map, in device pixels after `@2x` and `dpi` (`/static`, `tessera
+    /// render`).
+    pub static_max_pixels: u64,
+    /// Time limit for rendering one static map, in seconds.
+    pub static_timeout: f64,
     /// Size of GDAL's block cache for the whole process, in MiB. GDAL's own default is 5 % of
     /// the machine's memory.
     pub gdal_cache_mb: u32,
@@ -99,6 +104,9 @@ impl Default for Config {
             source_concurrency: 0,
             source_queue: 256,
             max_vector_file_mb: 512,
+            // An A4 page at 300 dpi is 8.7 million pixels.
+            static_max_pixels: 16_777_216,
+            static_timeout: 45.0,
             gdal_cache_mb: 64,
             paths: Vec::new(),
             styles: PathBuf::from("styles"),
@@ -176,6 +184,23 @@ impl Config {
             path: path.to_owned(),
             expected,
         };
+        if !(self.static_timeout.is_finite()
+            && self.static_timeout > 0.0
+            && self.static_timeout <= 3600.0)
+        {
+            return Err(invalid(
+                "static_timeout",
+                self.static_timeout.to_string(),
+                "use seconds above 0 and at most 3600",
+            ));
+        }
+        if self.static_max_pixels == 0 {
+            return Err(invalid(
+                "static_max_pixels",
+                self.static_max_pixels.to_string(),
+                "use a number of pixels above 0",
+            ));
+        }
         if !(self.tile_timeout.is_finite()
             && self.tile_timeout > 0.0
             && self.tile_timeout <= 3600.0)

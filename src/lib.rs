@@ -15,6 +15,7 @@ pub mod glyphs;
 pub mod info;
 pub mod limits;
 pub mod logging;
+pub mod map;
 pub mod ogc;
 pub mod raster;
 pub mod server;

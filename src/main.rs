@@ -1,4 +1,4 @@
-//! The `tessera` command: `serve` and `info`.
+//! The `tessera` command: `serve`, `render` and `info`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +40,8 @@ enum Command {
         #[arg(long, env = "TESSERA_PUBLIC_URL")]
         public_url: Option<String>,
     },
+    /// Render a static map of a style to a PNG, JPEG or GeoTIFF file, without a server.
+    Render(Box<tessera::map::cli::RenderArgs>),
     /// Print what a file is: CRS, bounds, bands, data type, resolution, overviews, layers.
     Info {
         file: PathBuf,
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         } => serve(paths, listen, config.as_deref(), workers, public_url),
         Command::Info { file, json } => tessera::info::print(&file, json),
         Command::Key(command) => tessera::access::run_key_command(command),
+        Command::Render(args) => tessera::map::cli::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -208,7 +208,27 @@ fn routes() -> Vec<(&'static str, Vec<String>)> {
             vec!["/ogc/tileMatrixSets/WebMercatorQuad".to_owned()],
         ),
         ("/density/{source}/legend.json", legends),
+        ("/static/{style}/{position}/{size}", static_maps()),
     ]
+}
+
+/// Static maps of every style over each canary's place, in every output format and at zooms
+/// on both sides of the sensitive zoom.
+fn static_maps() -> Vec<String> {
+    let mut paths = Vec::new();
+    for style in ["leak", "static-revealing", "tessera", "tessera-density"] {
+        for (lon, lat) in SENSITIVE.iter().chain([&PRIVATE_PLACE, &MODEL_ANCHOR]) {
+            for zoom in [9, 13] {
+                for extension in ["png", "tif"] {
+                    paths.push(format!(
+                        "/static/{style}/{lon},{lat},{zoom}/300x200.{extension}?title=t&legend=true"
+                    ));
+                }
+            }
+        }
+        paths.push(format!("/static/{style}/auto/300x200.png"));
+    }
+    paths
 }
 
 /// Returns the ids of every source the test serves, private ones included.
@@ -349,6 +369,39 @@ async fn setup() -> Setup {
         ],
     });
     std::fs::write(styles.join("leak.json"), leak_style.to_string()).expect("style");
+    // Static map styles: one draws the witnesses and labels facilities by their private
+    // attribute, the other draws the same background only.
+    let plain_style = json!({
+        "version": 8,
+        "sources": {
+            "open": { "type": "vector", "url": "/tiles/facilities.json" },
+            "witnesses": { "type": "vector", "url": "/tiles/witnesses.json" },
+        },
+        "layers": [
+            { "id": "background", "type": "background", "paint": { "background-color": "#ffffff" } },
+        ],
+    });
+    let mut revealing_style = plain_style.clone();
+    revealing_style["layers"] = json!([
+        { "id": "background", "type": "background", "paint": { "background-color": "#ffffff" } },
+        { "id": "witness-dots", "type": "circle", "source": "witnesses", "source-layer": "witnesses",
+          "paint": { "circle-radius": 4, "circle-color": "#ff0000" } },
+        { "id": "marked-dots", "type": "circle", "source": "open", "source-layer": "facilities",
+          "filter": ["==", "$type", "Point"],
+          "paint": { "circle-radius": 6, "circle-color": "#0000ff" } },
+        { "id": "private-labels", "type": "symbol", "source": "open", "source-layer": "facilities",
+          "layout": { "text-field": "{witness_name}", "text-size": 14 } },
+        { "id": "hidden-dots", "type": "circle", "source": "hidden", "source-layer": "canaryc3-hidden",
+          "paint": { "circle-radius": 6, "circle-color": "#00ff00" } },
+    ]);
+    revealing_style["sources"]["hidden"] =
+        json!({ "type": "vector", "url": format!("/tiles/{PRIVATE_ID}.json") });
+    std::fs::write(styles.join("static-plain.json"), plain_style.to_string()).expect("style");
+    std::fs::write(
+        styles.join("static-revealing.json"),
+        revealing_style.to_string(),
+    )
+    .expect("style");
 
     let keys_file = dir.join("keys.txt");
     let all_groups: Vec<String> = vec![
@@ -647,6 +700,110 @@ async fn no_private_byte_without_the_key() {
     let hidden_text = String::from_utf8_lossy(&hidden_body).replace(PRIVATE_ID, "ID");
     let absent_text = String::from_utf8_lossy(&absent_body).replace("canaryx-absent", "ID");
     assert_eq!(hidden_text, absent_text);
+}
+
+/// Decodes a PNG static map into RGBA pixels.
+fn pixels(body: &[u8]) -> image::RgbaImage {
+    image::load_from_memory(body).expect("a PNG map").to_rgba8()
+}
+
+/// Returns whether a pixel within `radius` of (`x`, `y`) is coloured (far from white).
+fn coloured_near(map: &image::RgbaImage, (x, y): (f64, f64), radius: i64) -> bool {
+    let (cx, cy) = (x.round() as i64, y.round() as i64);
+    (-radius..=radius).any(|dy| {
+        (-radius..=radius).any(|dx| {
+            let (px, py) = (cx + dx, cy + dy);
+            if px < 0 || py < 0 || px >= i64::from(map.width()) || py >= i64::from(map.height()) {
+                return false;
+            }
+            let pixel = map.get_pixel(px as u32, py as u32);
+            pixel.0[..3].iter().any(|channel| *channel < 200)
+        })
+    })
+}
+
+/// Page position of `point` on a `size`-pixel square map centred on `centre` at MapLibre
+/// `zoom` (512-pixel world).
+fn page_position(point: (f64, f64), centre: (f64, f64), zoom: f64, size: f64) -> (f64, f64) {
+    let world = 512.0 * 2_f64.powf(zoom);
+    let to_page = |(lon, lat): (f64, f64)| {
+        let (x, y) = tessera::tile::lonlat_to_mercator(lon, lat);
+        let circumference = 2.0 * std::f64::consts::PI * tessera::tile::EARTH_RADIUS;
+        (x / circumference * world, -y / circumference * world)
+    };
+    let (px, py) = to_page(point);
+    let (cx, cy) = to_page(centre);
+    (px - cx + size / 2.0, py - cy + size / 2.0)
+}
+
+#[tokio::test]
+async fn static_maps_draw_nothing_private() {
+    let setup = setup().await;
+    let server = &setup.server;
+    let size = 256.0;
+    let map = |style: &str, (lon, lat): (f64, f64), zoom: f64| {
+        format!(
+            "/static/{style}/{lon},{lat},{zoom}/256x256.png?legend=false&scalebar=false&north=false&attribution=false"
+        )
+    };
+    // At the sensitive zoom and beyond (MapLibre zoom 11 shows tiles of zoom 12), the
+    // revealing style must draw exactly what the plain one draws without the key, and more
+    // with it.
+    for (place, zoom) in [(WITNESS, 13.0), (MARKED, 12.5), (PRIVATE_PLACE, 12.0)] {
+        let (_, _, plain) = fetch(server, &map("static-plain", place, zoom), Presented::None).await;
+        for key in [Presented::None, Presented::Bearer(&setup.other_key)] {
+            let (status, _, revealing) =
+                fetch(server, &map("static-revealing", place, zoom), key).await;
+            assert_eq!(status, 200, "{place:?} at {zoom} with {key:?}");
+            assert!(
+                plain == revealing,
+                "a static map at {zoom} over {place:?} with {key:?} draws private data"
+            );
+        }
+        let (status, _, keyed) = fetch(
+            server,
+            &map("static-revealing", place, zoom),
+            Presented::Bearer(&setup.all_key),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            plain != keyed,
+            "with the key the map over {place:?} shows its data"
+        );
+    }
+    // Below the sensitive zoom the witness is drawn at its cell's centre (12 pixels away at
+    // zoom 10), not where it is.
+    let zoom = 10.0;
+    let centre = WITNESS;
+    let (_, _, body) = fetch(
+        server,
+        &map("static-revealing", centre, zoom),
+        Presented::None,
+    )
+    .await;
+    let anonymous = pixels(&body);
+    let cell = Grid::new(CELL_M).snap(WITNESS.0, WITNESS.1);
+    let at_cell = page_position(cell, centre, zoom, size);
+    let exact = page_position(WITNESS, centre, zoom, size);
+    assert!(
+        coloured_near(&anonymous, at_cell, 2),
+        "the witness is drawn at its cell centre"
+    );
+    assert!(
+        !coloured_near(&anonymous, exact, 2),
+        "no dot at the witness's exact place"
+    );
+    let (_, _, body) = fetch(
+        server,
+        &map("static-revealing", centre, zoom),
+        Presented::Bearer(&setup.all_key),
+    )
+    .await;
+    assert!(
+        coloured_near(&pixels(&body), exact, 2),
+        "with the key the dot is exact"
+    );
 }
 
 #[tokio::test]

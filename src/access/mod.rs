@@ -7,6 +7,7 @@
 //! source. Code that runs outside any request (start-up, tests) sees every source.
 
 mod config;
+mod feature;
 mod generalise;
 mod keys;
 mod middleware;
@@ -17,6 +18,7 @@ mod redact;
 use std::sync::Arc;
 
 pub use self::config::{AccessConfig, RateLimit, Sensitive, SourceAccess, Visibility};
+pub use self::feature::{FeatureRules, Verdict, feature_rules, hides_heat_map};
 pub use self::generalise::{Grid, generalised_bounds};
 pub use self::keys::{
     KeyCommand, KeyError, KeyStore, append_new_key, hash_key, new_key, run_key_command,
@@ -125,6 +127,15 @@ impl Grant {
 /// Runs `future` with `grant` as the current request's grant.
 pub async fn scope<F: std::future::Future>(grant: Grant, future: F) -> F::Output {
     GRANT.scope(grant, future).await
+}
+
+/// Runs the blocking `work` with `grant` as the current grant, for work that a request hands
+/// to another thread; with `None` it runs as outside a request.
+pub fn with_grant<R>(grant: Option<Grant>, work: impl FnOnce() -> R) -> R {
+    match grant {
+        Some(grant) => GRANT.sync_scope(grant, work),
+        None => work(),
+    }
 }
 
 /// Returns the current request's grant, or `None` outside a request.
