@@ -95,6 +95,21 @@ def draw_tiles(name, bounds, zooms):
     return tiles
 
 
+def draw_tiles_at_points(name, points, zooms):
+    """Draws up to TILES_PER_ZOOM tiles a zoom among those that contain one of `points`.
+
+    Points are (lon, lat). Sparse layers, such as points across a continent, leave most tiles
+    of their bounds empty; this draws only tiles with data. Seeded like `draw_tiles`.
+    """
+    rng = random.Random(f"{SEED}-{name}")
+    tiles = []
+    for zoom in zooms:
+        occupied = sorted({(zoom, *lonlat_to_tile(lon, lat, zoom)) for lon, lat in points})
+        tiles.extend(rng.sample(occupied, min(len(occupied), TILES_PER_ZOOM)))
+    rng.shuffle(tiles)
+    return tiles
+
+
 def raster_bounds(path):
     """Returns the WGS 84 bounds of a raster file, from `gdalinfo -json`."""
     info = json.loads(subprocess.check_output(["gdalinfo", "-json", str(path)], text=True))
@@ -626,6 +641,7 @@ class Cluster:
         )
 
     def psql(self, database, sql):
+        env = dict(os.environ, PGOPTIONS="-c client_min_messages=warning")
         subprocess.run(
             [
                 "psql",
@@ -645,6 +661,7 @@ class Cluster:
             ],
             check=True,
             stdout=subprocess.DEVNULL,
+            env=env,
         )
 
     def load_layer(self, source, table):
@@ -677,7 +694,7 @@ class Cluster:
                 "-lco",
                 "GEOMETRY_NAME=geom",
                 "-lco",
-                "FID=id",
+                "FID=fid",
                 "-nlt",
                 "PROMOTE_TO_MULTI" if source.suffix != ".csv" else "POINT",
                 "-overwrite",
@@ -695,28 +712,29 @@ def postgis_pair(args, out, cluster):
         )
         return []
     cluster.load_layer(source, "bench_layer")
-    bounds = tuple(
-        float(v)
-        for v in subprocess.check_output(
-            [
-                "psql",
-                "-At",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(cluster.port),
-                "-U",
-                "postgres",
-                "-d",
-                "bench",
-                "-c",
-                "SELECT concat_ws(',', ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)) "
-                "FROM (SELECT ST_Extent(geom) AS e FROM bench_layer) AS extent",
-            ],
-            text=True,
-        ).split(",")
+    rows = subprocess.check_output(
+        [
+            "psql",
+            "-At",
+            "-F",
+            ",",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(cluster.port),
+            "-U",
+            "postgres",
+            "-d",
+            "bench",
+            "-c",
+            "SELECT ST_X(geom), ST_Y(geom) FROM bench_layer WHERE geom IS NOT NULL ORDER BY fid",
+        ],
+        text=True,
     )
-    tiles = [("bench_layer", *tile) for tile in draw_tiles("postgis", bounds, range(0, 15))]
+    points = [tuple(float(v) for v in row.split(",")) for row in rows.splitlines()]
+    tiles = [
+        ("bench_layer", *tile) for tile in draw_tiles_at_points("postgis", points, range(0, 15))
+    ]
     listing = write_list(out, "postgis", tiles)
     config = out / "data" / "postgis.toml"
     config.parent.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,29 @@ class DrawTilesTest(unittest.TestCase):
                 self.assertTrue(all(x0 <= x <= x1 and y0 <= y <= y1 for x, y in at_zoom))
 
 
+class DrawTilesAtPointsTest(unittest.TestCase):
+    points = [(-122.42, 37.77), (-74.0, 40.71), (-87.63, 41.88), (-122.41, 37.78)]
+
+    def test_every_tile_contains_a_point(self):
+        tiles = bench_peers.draw_tiles_at_points("points", self.points, range(0, 15))
+        for zoom, x, y in tiles:
+            with self.subTest(zoom=zoom, x=x, y=y):
+                self.assertTrue(
+                    any(
+                        bench_peers.lonlat_to_tile(lon, lat, zoom) == (x, y)
+                        for lon, lat in self.points
+                    )
+                )
+
+    def test_one_tile_per_occupied_tile(self):
+        tiles = bench_peers.draw_tiles_at_points("points", self.points, range(0, 15))
+        self.assertEqual(len(tiles), len(set(tiles)))
+        self.assertEqual(len([t for t in tiles if t[0] == 0]), 1)
+        # San Francisco's two points share a tile at zoom 10 and not at zoom 14.
+        self.assertEqual(len([t for t in tiles if t[0] == 10]), 3)
+        self.assertEqual(len([t for t in tiles if t[0] == 14]), 4)
+
+
 class PmtilesFactsTest(unittest.TestCase):
     def write_header(self, magic=b"PMTiles", version=3):
         header = bytearray(127)
