@@ -885,7 +885,7 @@ def peer_versions(args):
 
 
 def run_density(args):
-    example = args.tessera.parent / "examples" / "density_bench"
+    example = args.tessera.parent / "density_bench"
     if not example.exists():
         return f"SKIPPED: {example} is missing; run cargo build --release --example density_bench"
     return subprocess.run(
