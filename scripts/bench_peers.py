@@ -55,7 +55,6 @@ POSTGIS_LAYER = "wapo-fatal-force-v2/fatal-police-shootings-data.csv"
 # Tessera's configuration for the PostGIS table, with {dsn} for the connection string; None
 # while this Tessera has no PostGIS source, which skips the pair.
 TESSERA_POSTGIS_CONFIG = None
-STATIC_MAPS_NOTE = "not measured: this Tessera has no static map route yet"
 
 
 class BenchError(Exception):
@@ -884,6 +883,18 @@ def peer_versions(args):
     return versions
 
 
+def run_static_maps(args):
+    example = args.tessera.parent / "static_map_timing"
+    if not example.exists():
+        return (
+            f"SKIPPED: {example} is missing; run cargo build --release --example static_map_timing"
+        )
+    # The example loads geodata/ and styles/ from the working directory.
+    return subprocess.run(
+        [str(example)], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+
+
 def run_density(args):
     example = args.tessera.parent / "density_bench"
     if not example.exists():
@@ -932,7 +943,9 @@ def main():
         "--postgres-folder", type=Path, default=Path("/tmp/bench"), help="folder of that cluster"
     )
     parser.add_argument(
-        "--no-density", action="store_true", help="skip the density tiles at one million points"
+        "--pairs-only",
+        action="store_true",
+        help="skip the density tiles at one million points and the static maps",
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -973,10 +986,11 @@ def main():
     finally:
         if cluster is not None:
             cluster.stop()
-    if not args.no_density:
+    if not args.pairs_only:
         log("density tiles at one million points")
         results["extras"]["Density tiles, examples/density_bench 1000000"] = run_density(args)
-    results["extras"]["Static maps"] = STATIC_MAPS_NOTE
+        log("static maps")
+        results["extras"]["Static maps, examples/static_map_timing"] = run_static_maps(args)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     markdown = render_markdown(results)
     (args.out / "results.md").write_text(markdown)
