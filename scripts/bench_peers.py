@@ -885,6 +885,8 @@ def peer_versions(args):
 
 def run_static_maps(args):
     example = args.tessera.parent / "static_map_timing"
+    if not (ROOT / "examples" / "static_map_timing.rs").exists():
+        return "SKIPPED: this checkout has no static maps (examples/static_map_timing.rs)"
     if not example.exists():
         return (
             f"SKIPPED: {example} is missing; run cargo build --release --example static_map_timing"
