@@ -52,9 +52,19 @@ COGS = {
 PMTILES_ARCHIVE = "pmtiles-samples/Derna_buildings.pmtiles"
 # The layer loaded into PostGIS for the postgis pair, from the public data folder.
 POSTGIS_LAYER = "wapo-fatal-force-v2/fatal-police-shootings-data.csv"
-# Tessera's configuration for the PostGIS table, with {dsn} for the connection string; None
-# while this Tessera has no PostGIS source, which skips the pair.
-TESSERA_POSTGIS_CONFIG = None
+# Tessera's configuration for the PostGIS table, with {dsn} for the connection string. The
+# `postgis` encoder builds tiles with ST_AsMVT, as Martin does.
+# NOTE: written from the PostGIS section of the `postgis` branch's README and not yet run:
+# the pair is skipped in a checkout without src/postgis.
+TESSERA_POSTGIS_CONFIG = """
+[postgres]
+url = "{dsn}"
+discover = false
+
+[sources.bench_layer]
+table = "public.bench_layer"
+encoder = "postgis"
+"""
 
 
 class BenchError(Exception):
@@ -971,8 +981,8 @@ def main():
         if "mbtiles" in wanted:
             pairs += mbtiles_pair(args, args.out)
         if "postgis" in wanted:
-            if TESSERA_POSTGIS_CONFIG is None:
-                log("SKIPPED postgis: this Tessera has no PostGIS source yet")
+            if not (ROOT / "src" / "postgis").is_dir():
+                log("SKIPPED postgis: this checkout of Tessera has no PostGIS source (src/postgis)")
             else:
                 cluster = Cluster(args.postgres_folder, args.postgres_port)
                 cluster.start()
