@@ -8,6 +8,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde::Deserialize;
 
 use super::problem::{Problem, shortened};
@@ -203,7 +204,7 @@ pub(super) async fn tile_response(
     };
     let (bytes, compression) = match (compression, format, accepts_gzip) {
         (Compression::None, TileFormat::Mvt, true) => {
-            (crate::vector::gzip(&bytes), Compression::Gzip)
+            (Bytes::from(crate::vector::gzip(&bytes)), Compression::Gzip)
         }
         (Compression::Gzip, _, false) => {
             let inflated = state.workers.run(move || gunzip(&bytes)).await;
@@ -214,7 +215,7 @@ pub(super) async fn tile_response(
                     "stored tile {tile} of {id:?} cannot be inflated: {error}"
                 ))
             })?;
-            (inflated, Compression::None)
+            (Bytes::from(inflated), Compression::None)
         }
         (Compression::Brotli | Compression::Zstd, _, _) if !accepts(headers, compression) => {
             return Err(Problem::not_acceptable(format!(
@@ -370,7 +371,7 @@ fn parse_date(source: &Source, text: Option<&str>) -> Result<Option<Period>, Pro
 }
 
 /// The bytes of a tile, their compression, and the enhancement applied to imagery.
-type Rendered = (Vec<u8>, Compression, Option<Applied>);
+type Rendered = (Bytes, Compression, Option<Applied>);
 
 /// Produces the tile's bytes, their compression and its enhancement, or `None` for an empty
 /// tile.
@@ -394,7 +395,7 @@ async fn render(
                     archive
                         .get_tile(tile)
                         .await
-                        .map(|bytes| bytes.map(|b| (b.to_vec(), compression, None)))
+                        .map(|bytes| bytes.map(|b| (b, compression, None)))
                         .map_err(|error| {
                             Problem::internal(format!(
                                 "reading tile {tile} of {:?} failed: {error}",
@@ -416,7 +417,9 @@ async fn render(
                         .await
                         .map_err(|error| Problem::internal(error.to_string()))?;
                     result.map(|tile| {
-                        tile.map(|tile| (tile.bytes, Compression::None, tile.enhancement))
+                        tile.map(|tile| {
+                            (Bytes::from(tile.bytes), Compression::None, tile.enhancement)
+                        })
                     })
                 }
             }
