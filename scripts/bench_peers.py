@@ -960,6 +960,9 @@ def main():
         help="skip the density tiles at one million points and the static maps",
     )
     args = parser.parse_args()
+    # Absolute, because some servers run in the folder of their data.
+    for name in ("tessera", "peers", "out", "shared_data", "postgres_folder"):
+        setattr(args, name, getattr(args, name).resolve())
     args.out.mkdir(parents=True, exist_ok=True)
     wanted = set(args.pairs.split(","))
 
