@@ -187,8 +187,8 @@ pub async fn restrict_rendered<T: Send + 'static>(
     source: &Arc<Source>,
     tile: crate::tile::TileCoord,
     format: crate::format::TileFormat,
-    rendered: Option<(Vec<u8>, crate::format::Compression, T)>,
-) -> Result<Option<(Vec<u8>, crate::format::Compression, T)>, String> {
+    rendered: Option<(bytes::Bytes, crate::format::Compression, T)>,
+) -> Result<Option<(bytes::Bytes, crate::format::Compression, T)>, String> {
     use crate::format::{Compression, TileFormat};
     let Some((bytes, compression, extra)) = rendered else {
         return Ok(None);
@@ -210,11 +210,11 @@ pub async fn restrict_rendered<T: Send + 'static>(
     let filtered = workers
         .run(move || {
             let plain = match compression {
-                Compression::None => bytes,
+                Compression::None => bytes.to_vec(),
                 Compression::Gzip => {
                     use std::io::Read;
                     let mut out = Vec::new();
-                    flate2::read::GzDecoder::new(bytes.as_slice())
+                    flate2::read::GzDecoder::new(&bytes[..])
                         .take(MAX_INFLATED_TILE_BYTES)
                         .read_to_end(&mut out)
                         .map_err(|error| format!("the stored tile cannot be inflated: {error}"))?;
@@ -232,5 +232,5 @@ pub async fn restrict_rendered<T: Send + 'static>(
         })
         .await
         .map_err(|error| error.to_string())??;
-    Ok(filtered.map(|bytes| (bytes, Compression::None, extra)))
+    Ok(filtered.map(|bytes| (bytes::Bytes::from(bytes), Compression::None, extra)))
 }

@@ -14,6 +14,7 @@ mod wmts;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 
@@ -273,9 +274,11 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
 pub(crate) fn cached_response(
     state: &AppState,
     headers: &HeaderMap,
-    body: Vec<u8>,
+    body: impl Into<Bytes>,
     media_type: &'static str,
 ) -> Response {
+    // Archive tiles arrive as `Bytes` that borrow the memory map, so they are sent uncopied.
+    let body: Bytes = body.into();
     let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
     let cache_control = format!("public, max-age={}", state.config.cache_max_age);
     let matches = headers

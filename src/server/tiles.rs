@@ -8,6 +8,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde::Deserialize;
 
 use super::problem::{Problem, shortened};
@@ -254,7 +255,7 @@ pub(super) async fn tile_response(
     };
     let (bytes, compression) = match (compression, format, accepts_gzip) {
         (Compression::None, TileFormat::Mvt, true) => {
-            (crate::vector::gzip(&bytes), Compression::Gzip)
+            (Bytes::from(crate::vector::gzip(&bytes)), Compression::Gzip)
         }
         (Compression::Gzip, _, false) => {
             let inflated = state.workers.run(move || gunzip(&bytes)).await;
@@ -265,7 +266,7 @@ pub(super) async fn tile_response(
                     "stored tile {tile} of {id:?} cannot be inflated: {error}"
                 ))
             })?;
-            (inflated, Compression::None)
+            (Bytes::from(inflated), Compression::None)
         }
         (Compression::Brotli | Compression::Zstd, _, _) if !accepts(headers, compression) => {
             return Err(Problem::not_acceptable(format!(
@@ -428,7 +429,7 @@ fn parse_date(source: &Source, text: Option<&str>) -> Result<Option<Period>, Pro
 
 /// The bytes of a tile, their compression, the enhancement applied to imagery, and the count
 /// of vector features left out by `max_features_per_tile`.
-type Rendered = (Vec<u8>, Compression, Option<Applied>, usize);
+type Rendered = (Bytes, Compression, Option<Applied>, usize);
 
 /// Produces the tile's bytes, their compression and its enhancement, or `None` for an empty
 /// tile.
@@ -453,7 +454,7 @@ async fn render(
                     archive
                         .get_tile(tile)
                         .await
-                        .map(|bytes| bytes.map(|b| (b.to_vec(), compression, None, 0)))
+                        .map(|bytes| bytes.map(|b| (b, compression, None, 0)))
                         .map_err(|error| {
                             Problem::internal(format!(
                                 "reading tile {tile} of {:?} failed: {error}",
@@ -476,7 +477,14 @@ async fn render(
                         .await
                         .map_err(|error| Problem::internal(error.to_string()))?;
                     result.map(|(tile, dropped)| {
-                        tile.map(|tile| (tile.bytes, Compression::None, tile.enhancement, dropped))
+                        tile.map(|tile| {
+                            (
+                                Bytes::from(tile.bytes),
+                                Compression::None,
+                                tile.enhancement,
+                                dropped,
+                            )
+                        })
                     })
                 }
             }
