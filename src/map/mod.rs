@@ -2,3 +2,4 @@
 //! (`scene`), with furniture, and rasterised to PNG, JPEG or GeoTIFF.
 
 pub mod scene;
+pub mod pdf;
