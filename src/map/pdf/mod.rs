@@ -9,6 +9,7 @@
 mod draw;
 pub mod page;
 pub mod provenance;
+pub mod render;
 pub mod text;
 
 use std::sync::Arc;
