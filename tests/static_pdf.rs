@@ -121,8 +121,11 @@ fn sha256_of(path: &Path) -> String {
     let bytes = std::fs::read(path).expect("read the served file");
     Sha256::digest(&bytes)
         .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+        .fold(String::new(), |mut text, byte| {
+            use std::fmt::Write;
+            write!(text, "{byte:02x}").expect("writing to a String cannot fail");
+            text
+        })
 }
 
 async fn sample_server() -> TestServer {
@@ -261,6 +264,16 @@ async fn provenance_hashes_match_files() {
     }
 }
 
+fn collect_images(items: &[Item], sizes: &mut Vec<(u32, u32)>) {
+    for item in items {
+        match item {
+            Item::Image(image) => sizes.push((image.image.width, image.image.height)),
+            Item::Group(group) => collect_images(&group.items, sizes),
+            Item::Path(_) | Item::Text(_) => {}
+        }
+    }
+}
+
 /// Returns the pixel size of every image in the scene that a PDF request draws, built through
 /// the library with the same print density as the route.
 fn scene_images(server: &TestServer, view: View, dpi: f64) -> Vec<(u32, u32)> {
@@ -282,19 +295,10 @@ fn scene_images(server: &TestServer, view: View, dpi: f64) -> Vec<(u32, u32)> {
         options,
     };
     let print = print_request(&request, &pdf_options(&request)).expect("print request");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     let scene = tessera::map::build_scene(&context, &print, deadline).expect("scene");
-    fn collect(items: &[Item], sizes: &mut Vec<(u32, u32)>) {
-        for item in items {
-            match item {
-                Item::Image(image) => sizes.push((image.image.width, image.image.height)),
-                Item::Group(group) => collect(&group.items, sizes),
-                Item::Path(_) | Item::Text(_) => {}
-            }
-        }
-    }
     let mut sizes = Vec::new();
-    collect(&scene.items, &mut sizes);
+    collect_images(&scene.items, &mut sizes);
     sizes
 }
 

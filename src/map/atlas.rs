@@ -79,7 +79,17 @@ pub struct Facility {
     pub bounds: Bbox,
 }
 
-/// What an atlas run wrote.
+impl Facility {
+    /// Returns the centre of the facility's extent in degrees, longitude first.
+    pub fn centre(&self) -> (f64, f64) {
+        (
+            f64::midpoint(self.bounds.min_x, self.bounds.max_x),
+            f64::midpoint(self.bounds.min_y, self.bounds.max_y),
+        )
+    }
+}
+
+/// The outcome of an atlas run: pages written and facilities whose map failed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AtlasSummary {
     pub pages: usize,
@@ -124,11 +134,13 @@ impl Filter {
         })
     }
 
-    /// Returns whether the attribute equals the value; numbers and booleans compare as their
-    /// JSON text.
+    /// Returns whether the attribute equals the value. Numbers and booleans compare as their
+    /// JSON text, and a missing or null attribute never matches.
     pub fn matches(&self, properties: &Map<String, Value>) -> bool {
         match properties.get(&self.field) {
             Some(Value::String(text)) => *text == self.value,
+            Some(Value::Number(number)) => number.to_string() == self.value,
+            Some(Value::Bool(flag)) => flag.to_string() == self.value,
             Some(Value::Null) | None => false,
             Some(other) => other.to_string() == self.value,
         }
@@ -230,12 +242,12 @@ fn union(bounds: Option<Bbox>, other: Bbox) -> Bbox {
 /// Grows `bounds` by `FIT_MARGIN` of its size on each side and to at least `min_extent`
 /// metres on the ground in each direction, within the Web Mercator latitudes.
 pub fn padded_bounds(bounds: Bbox, min_extent: f64) -> Bbox {
-    let centre_lat = (bounds.min_y + bounds.max_y) / 2.0;
+    let centre_lat = f64::midpoint(bounds.min_y, bounds.max_y);
     let min_lat_span = min_extent / METRES_PER_DEGREE;
     let min_lon_span = min_extent / (METRES_PER_DEGREE * centre_lat.to_radians().cos().max(0.01));
     let grow = |min: f64, max: f64, min_span: f64| {
         let span = ((max - min) * (1.0 + 2.0 * FIT_MARGIN)).max(min_span);
-        let centre = (min + max) / 2.0;
+        let centre = f64::midpoint(min, max);
         (centre - span / 2.0, centre + span / 2.0)
     };
     let (west, east) = grow(bounds.min_x, bounds.max_x, min_lon_span);
@@ -257,7 +269,7 @@ fn scene_height(pdf: &PdfOptions) -> f64 {
     (SCENE_WIDTH * f64::from(height / width)).clamp(200.0, 2400.0)
 }
 
-/// What one facility (or the overview) came to: its scene and provenance, or why it failed.
+/// The scene and provenance of one facility (or the overview), or the reason it failed.
 type PageResult = Result<(Scene, Provenance), String>;
 
 /// Builds one map's scene at print density and its provenance. Blocking.
@@ -307,8 +319,7 @@ fn add_markers(scene: &mut Scene, facilities: &[Facility], face: &FontFace) {
     let frame = scene.georeference.frame;
     let mut markers = Vec::new();
     for facility in facilities {
-        let lon = (facility.bounds.min_x + facility.bounds.max_x) / 2.0;
-        let lat = (facility.bounds.min_y + facility.bounds.max_y) / 2.0;
+        let (lon, lat) = facility.centre();
         let (x, y) = lonlat_to_mercator(lon, lat);
         let centre = Point {
             x: frame.x + (x - west) / (east - west) * frame.width,
@@ -332,7 +343,7 @@ fn add_markers(scene: &mut Scene, facilities: &[Facility], face: &FontFace) {
     }));
 }
 
-/// A circle of `radius` page units drawn with four cubic Béziers.
+/// Builds a circle of `radius` page units from four cubic Béziers.
 fn circle(centre: Point, radius: f64) -> PathItem {
     // Control-point distance for a quarter circle: 4/3 * tan(pi/8).
     let k = 0.552_284_75 * radius;
@@ -379,7 +390,7 @@ fn circle(centre: Point, radius: f64) -> PathItem {
     }
 }
 
-/// The index rows: `number. name` and the page, sorted by name.
+/// Builds the index rows, `number. name` and the page, sorted by name.
 fn index_rows(facilities: &[Facility], first_pages: &[usize]) -> Vec<(String, String)> {
     let mut rows: Vec<(String, usize, usize)> = facilities
         .iter()
@@ -429,20 +440,24 @@ fn number_pages(
     }
 }
 
-/// Loads the catalog like `serve`, renders every page and writes the atlas to `args.output`.
-pub fn run(args: &AtlasArgs) -> anyhow::Result<AtlasSummary> {
+/// The checked options of an atlas run.
+struct AtlasOptions {
+    filters: Vec<Filter>,
+    pdf: PdfOptions,
+    date: Option<crate::collection::Period>,
+}
+
+/// Checks the arguments before any file is loaded.
+fn check_args(args: &AtlasArgs) -> anyhow::Result<AtlasOptions> {
     let filters = args
         .filters
         .iter()
         .map(|text| Filter::parse(text))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let pdf = PdfOptions {
-        page: PageSize::parse(&args.page)
-            .map_err(|error| anyhow::anyhow!("invalid --page: {error}"))?,
-        margin: parse_margin(&args.margin)
-            .map_err(|error| anyhow::anyhow!("invalid --margin: {error}"))?,
-        dpi: args.dpi,
-    };
+    let page =
+        PageSize::parse(&args.page).map_err(|error| anyhow::anyhow!("invalid --page: {error}"))?;
+    let margin =
+        parse_margin(&args.margin).map_err(|error| anyhow::anyhow!("invalid --margin: {error}"))?;
     anyhow::ensure!(
         (24.0..=super::request::MAX_DPI).contains(&args.dpi),
         "invalid --dpi {}: use 24 to {} dots per inch",
@@ -467,7 +482,20 @@ pub fn run(args: &AtlasArgs) -> anyhow::Result<AtlasSummary> {
         .map(str::parse::<crate::collection::Period>)
         .transpose()
         .map_err(|message| anyhow::anyhow!("invalid --date: {message}"))?;
+    Ok(AtlasOptions {
+        filters,
+        pdf: PdfOptions {
+            page,
+            margin,
+            dpi: args.dpi,
+        },
+        date,
+    })
+}
 
+/// Loads the catalog like `serve`, renders every page and writes the atlas to `args.output`.
+pub fn run(args: &AtlasArgs) -> anyhow::Result<AtlasSummary> {
+    let options = check_args(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -487,7 +515,7 @@ pub fn run(args: &AtlasArgs) -> anyhow::Result<AtlasSummary> {
             args.source
         );
     };
-    let facilities = facilities(vector, &filters);
+    let facilities = facilities(vector, &options.filters);
     anyhow::ensure!(
         !facilities.is_empty(),
         "source {:?} has no feature that passes the filters {:?}",
@@ -501,49 +529,16 @@ pub fn run(args: &AtlasArgs) -> anyhow::Result<AtlasSummary> {
     let template = AtlasTemplate {
         style: args.style.clone(),
         width: SCENE_WIDTH,
-        height: scene_height(&pdf),
-        date,
+        height: scene_height(&options.pdf),
+        date: options.date,
     };
-    let progress = progress_bar(facilities.len() as u64 + 1);
-    let overview_request = template.request(
-        View::Bounds(padded_bounds(
-            facilities
-                .iter()
-                .fold(None, |bounds, facility| {
-                    Some(union(bounds, facility.bounds))
-                })
-                .expect("facilities is not empty"),
-            args.min_extent,
-        )),
-        Some(format!("{}: {} facilities", source.name, facilities.len())),
-        None,
-    );
-    let requests: Vec<MapRequest> = facilities
-        .iter()
-        .map(|facility| {
-            let lon = (facility.bounds.min_x + facility.bounds.max_x) / 2.0;
-            let lat = (facility.bounds.min_y + facility.bounds.max_y) / 2.0;
-            let view = match args.zoom {
-                Some(zoom) => View::Centre { lon, lat, zoom },
-                None => View::Bounds(padded_bounds(facility.bounds, args.min_extent)),
-            };
-            template.request(
-                view,
-                Some(format!("{}. {}", facility.number, facility.name)),
-                Some(format!(
-                    "Facility {} of {}, {}",
-                    facility.number,
-                    facilities.len(),
-                    format_position(lon, lat)
-                )),
-            )
-        })
-        .collect();
+    let requests = page_requests(args, &template, &source.name, &facilities);
+    let progress = progress_bar(requests.len() as u64);
     let mut results = runtime.block_on(render_all(
         &state,
         &context,
-        std::iter::once(overview_request).chain(requests).collect(),
-        &pdf,
+        requests,
+        &options.pdf,
         limits,
         &progress,
     ));
@@ -551,13 +546,51 @@ pub fn run(args: &AtlasArgs) -> anyhow::Result<AtlasSummary> {
     let overview = results.remove(0);
     write_atlas(
         args,
-        &pdf,
+        &options.pdf,
         &face,
         &source.name,
         &facilities,
         overview,
-        results,
+        &results,
     )
+}
+
+/// Returns the overview's request followed by one request per facility.
+fn page_requests(
+    args: &AtlasArgs,
+    template: &AtlasTemplate,
+    source_name: &str,
+    facilities: &[Facility],
+) -> Vec<MapRequest> {
+    let all = facilities
+        .iter()
+        .fold(None, |bounds, facility| {
+            Some(union(bounds, facility.bounds))
+        })
+        .expect("facilities is not empty");
+    let overview = template.request(
+        View::Bounds(padded_bounds(all, args.min_extent)),
+        Some(format!("{source_name}: {} facilities", facilities.len())),
+        None,
+    );
+    let pages = facilities.iter().map(|facility| {
+        let (lon, lat) = facility.centre();
+        let view = match args.zoom {
+            Some(zoom) => View::Centre { lon, lat, zoom },
+            None => View::Bounds(padded_bounds(facility.bounds, args.min_extent)),
+        };
+        template.request(
+            view,
+            Some(format!("{}. {}", facility.number, facility.name)),
+            Some(format!(
+                "Facility {} of {}, {}",
+                facility.number,
+                facilities.len(),
+                format_position(lon, lat)
+            )),
+        )
+    });
+    std::iter::once(overview).chain(pages).collect()
 }
 
 /// The request shared by every page of an atlas.
@@ -603,7 +636,7 @@ fn load_config(args: &AtlasArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// A progress bar on standard error, hidden when standard error is not a terminal.
+/// Creates a progress bar on standard error, hidden when standard error is not a terminal.
 fn progress_bar(length: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -662,7 +695,7 @@ fn write_atlas(
     source_name: &str,
     facilities: &[Facility],
     overview: PageResult,
-    pages: Vec<PageResult>,
+    pages: &[PageResult],
 ) -> anyhow::Result<AtlasSummary> {
     let title = format!("Atlas of {source_name}");
     let mut writer = PdfWriter::new(pdf.clone(), face, Some(&title), rendering_time(), true)?;
@@ -681,7 +714,7 @@ fn write_atlas(
     let mut failed = Vec::new();
     write_page(&mut writer, OVERVIEW_HEADING, &overview, &mut failed)?;
     writer.add_table(INDEX_HEADING, &index_rows(facilities, &firsts))?;
-    for ((facility, result), first) in facilities.iter().zip(&pages).zip(&firsts) {
+    for ((facility, result), first) in facilities.iter().zip(pages).zip(&firsts) {
         let heading = format!("{}. {}", facility.number, facility.name);
         let written_at = writer.page_count() + 1;
         write_page(&mut writer, &heading, result, &mut failed)?;
@@ -743,7 +776,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn properties(value: Value) -> Map<String, Value> {
+    fn properties(value: &Value) -> Map<String, Value> {
         value.as_object().expect("an object").clone()
     }
 
@@ -761,11 +794,7 @@ mod tests {
             (json!({"id": 4}), "Feature 7"),
         ];
         for (value, expected) in cases {
-            assert_eq!(
-                facility_name(&properties(value.clone()), 7),
-                expected,
-                "{value}"
-            );
+            assert_eq!(facility_name(&properties(&value), 7), expected, "{value}");
         }
     }
 
@@ -774,13 +803,13 @@ mod tests {
         let filter = Filter::parse("kind=Political prison camp (kwanliso)").expect("valid");
         assert_eq!(filter.field, "kind");
         assert!(filter.matches(&properties(
-            json!({"kind": "Political prison camp (kwanliso)"})
+            &json!({"kind": "Political prison camp (kwanliso)"})
         )));
-        assert!(!filter.matches(&properties(json!({"kind": "Prison"}))));
-        assert!(!filter.matches(&properties(json!({}))));
+        assert!(!filter.matches(&properties(&json!({"kind": "Prison"}))));
+        assert!(!filter.matches(&properties(&json!({}))));
         let number = Filter::parse("prisoners=15000").expect("valid");
-        assert!(number.matches(&properties(json!({"prisoners": 15000}))));
-        assert!(!number.matches(&properties(json!({"prisoners": null}))));
+        assert!(number.matches(&properties(&json!({"prisoners": 15000}))));
+        assert!(!number.matches(&properties(&json!({"prisoners": null}))));
         assert!(Filter::parse("kind").is_err());
         assert!(Filter::parse("=x").is_err());
     }

@@ -253,43 +253,26 @@ impl PdfWriter {
         let footer = self.footer_text();
         let mut page = self.document.start_page_with(page_settings(options.page)?);
         let mut surface = page.surface();
-        let mut y = options.margin;
-        for row in &layout.title {
-            y += row.height();
-            draw_row(
-                &mut surface,
-                &typeface,
-                row,
-                options.margin,
-                y,
-                options.content_width(),
-            );
-        }
+        draw_rows(
+            &mut surface,
+            &typeface,
+            &layout.title,
+            &options,
+            options.margin,
+        );
         draw_scene(&mut surface, scene, &layout.placement)?;
-        y = layout.placement.y + layout.placement.height + GAP / 2.0;
-        for row in &layout.caption {
-            y += row.height();
-            draw_row(
+
+        let mut y = layout.placement.y + layout.placement.height;
+        if !layout.caption.is_empty() {
+            y = draw_rows(
                 &mut surface,
                 &typeface,
-                row,
-                options.margin,
-                y,
-                options.content_width(),
+                &layout.caption,
+                &options,
+                y + GAP / 2.0,
             );
         }
-        y += GAP;
-        for row in &layout.below {
-            y += row.height();
-            draw_row(
-                &mut surface,
-                &typeface,
-                row,
-                options.margin,
-                y,
-                options.content_width(),
-            );
-        }
+        draw_rows(&mut surface, &typeface, &layout.below, &options, y + GAP);
         draw_footer(&mut surface, &typeface, &options, footer.as_deref());
         surface.finish();
         page.finish();
@@ -391,18 +374,7 @@ impl PdfWriter {
         let footer = self.footer_text();
         let mut page = self.document.start_page_with(page_settings(options.page)?);
         let mut surface = page.surface();
-        let mut y = options.margin;
-        for row in rows {
-            y += row.height();
-            draw_row(
-                &mut surface,
-                &typeface,
-                row,
-                options.margin,
-                y,
-                options.content_width(),
-            );
-        }
+        draw_rows(&mut surface, &typeface, rows, &options, options.margin);
         draw_footer(&mut surface, &typeface, &options, footer.as_deref());
         surface.finish();
         page.finish();
@@ -569,6 +541,30 @@ fn draw_line(
         TextDirection::Auto,
     );
     surface.set_fill(None);
+}
+
+/// Draws `rows` one under the other from `top` across the text width, and returns the y
+/// below the last.
+fn draw_rows(
+    surface: &mut Surface<'_>,
+    typeface: &Typeface,
+    rows: &[Row],
+    options: &PdfOptions,
+    top: f32,
+) -> f32 {
+    let mut y = top;
+    for row in rows {
+        y += row.height();
+        draw_row(
+            surface,
+            typeface,
+            row,
+            options.margin,
+            y,
+            options.content_width(),
+        );
+    }
+    y
 }
 
 /// Draws `row` with its baseline at `baseline`, between `left` and `left + width`.

@@ -108,7 +108,7 @@ pub struct FileRecord {
     pub enhancement: Option<String>,
 }
 
-/// What was requested: the style, the extent in degrees, the zoom and the date.
+/// The request a map was rendered for: the style, the extent in degrees, the zoom and the date.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRecord {
     pub style: String,

@@ -156,8 +156,8 @@ pub fn provenance_of(
     }
 }
 
-/// Returns the dates of the scenes shown from `path`; a source with one file and dated scenes
-/// that name other paths (a collection's scene list) keeps them all.
+/// Returns the dates of the scenes shown from `path`. A source with one file keeps every
+/// scene date it reports, even when the scenes name other paths.
 fn dates_of(used: &crate::map::scene::SourceUse, path: &Path) -> Vec<String> {
     let mut dates: Vec<String> = used
         .scenes

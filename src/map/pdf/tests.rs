@@ -17,7 +17,8 @@ fn text_face() -> Option<FontFace> {
     face
 }
 
-/// A 400 x 300 scene: a 40 x 30 image over the frame, a filled square and a Hangul label.
+/// Builds a 400 x 300 scene: a 40 x 30 image over the frame, a filled square and a Hangul
+/// label.
 fn sample_scene(face: &FontFace) -> Scene {
     let frame = Rect {
         x: 0.0,
