@@ -57,6 +57,11 @@ pub struct Config {
     pub tile_timeout: f64,
     /// Time a client has to send its request header, in seconds.
     pub header_timeout: f64,
+    /// Largest static map, in device pixels after `@2x` and `dpi` (`/static`, `tessera
+    /// render`).
+    pub static_max_pixels: u64,
+    /// Time limit for rendering one static map, in seconds.
+    pub static_timeout: f64,
     /// Size of GDAL's block cache for the whole process, in MiB. GDAL's own default is 5 % of
     /// the machine's memory.
     pub gdal_cache_mb: u32,
@@ -79,6 +84,9 @@ impl Default for Config {
             cache_max_age: 3600,
             tile_timeout: 30.0,
             header_timeout: 10.0,
+            // An A4 page at 300 dpi is 8.7 million pixels.
+            static_max_pixels: 16_777_216,
+            static_timeout: 60.0,
             gdal_cache_mb: 64,
             paths: Vec::new(),
             styles: PathBuf::from("styles"),
@@ -153,6 +161,23 @@ impl Config {
             path: path.to_owned(),
             expected,
         };
+        if !(self.static_timeout.is_finite()
+            && self.static_timeout > 0.0
+            && self.static_timeout <= 3600.0)
+        {
+            return Err(invalid(
+                "static_timeout",
+                self.static_timeout.to_string(),
+                "use seconds above 0 and at most 3600",
+            ));
+        }
+        if self.static_max_pixels == 0 {
+            return Err(invalid(
+                "static_max_pixels",
+                self.static_max_pixels.to_string(),
+                "use a number of pixels above 0",
+            ));
+        }
         if !(self.tile_timeout.is_finite()
             && self.tile_timeout > 0.0
             && self.tile_timeout <= 3600.0)

@@ -131,6 +131,13 @@ impl GlyphCache {
         self.faces().keys().cloned().collect()
     }
 
+    /// Returns the file and face index of the font named `name` ("family style"), for
+    /// drawing text outside glyph ranges. The first call scans the font folders.
+    pub fn face_file(&self, name: &str) -> Option<(PathBuf, u32)> {
+        let face = self.faces().get(name)?;
+        Some((face.path.clone(), u32::try_from(face.index).ok()?))
+    }
+
     /// Returns the font names and range starts rendered so far, sorted.
     pub fn rendered_ranges(&self) -> Vec<(String, u32)> {
         let ranges = self

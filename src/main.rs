@@ -40,6 +40,10 @@ enum Command {
         #[arg(long, env = "TESSERA_PUBLIC_URL")]
         public_url: Option<String>,
     },
+    /// Render a static map of a style to a PNG, JPEG or GeoTIFF file, without a server.
+    Render(Box<tessera::map::cli::RenderArgs>),
+    /// Write a PDF atlas: an overview map, an index and a map page per feature of a layer.
+    Atlas(Box<tessera::map::atlas::AtlasArgs>),
     /// Print what a file is: CRS, bounds, bands, data type, resolution, overviews, layers.
     Info {
         file: PathBuf,
@@ -63,6 +67,8 @@ fn main() -> ExitCode {
             public_url,
         } => serve(paths, listen, config.as_deref(), workers, public_url),
         Command::Info { file, json } => tessera::info::print(&file, json),
+        Command::Render(args) => tessera::map::cli::run(&args),
+        Command::Atlas(args) => tessera::map::atlas::run_and_report(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -535,6 +535,7 @@ async function main() {
   map.on('click', showFeaturePopup);
   map.on('mousemove', showPointerOverFeatures);
   map.on('zoomend', markSourcesBelowMinzoom);
+  addStaticMapLink(map);
   map.once('load', () => {
     if (!hasHashView && style.center === undefined) {
       zoomToAllSources();
@@ -542,6 +543,28 @@ async function main() {
     markSourcesBelowMinzoom();
     markReadyWhenIdle();
   });
+}
+
+// Adds a link under the sidebar that opens the current view of the chosen style as a static
+// PNG from /static, at the map's size (up to 2048 pixels a side) and zoom.
+function addStaticMapLink(map) {
+  const link = element('a', { id: 'static-map-link', target: '_blank', textContent: 'Open as PNG' });
+  const select = document.getElementById('style-select');
+  const update = () => {
+    // The catalog-only view has no style document to render.
+    const styleId = select.value;
+    link.hidden = !styleId;
+    const { lng, lat } = map.getCenter();
+    const canvas = map.getContainer();
+    const width = Math.min(2048, Math.max(1, Math.round(canvas.clientWidth)));
+    const height = Math.min(2048, Math.max(1, Math.round(canvas.clientHeight)));
+    const position = `${lng.toFixed(6)},${lat.toFixed(6)},${map.getZoom().toFixed(2)}`;
+    link.href = `/static/${encodeURIComponent(styleId)}/${position}/${width}x${height}.png`;
+  };
+  document.getElementById('sidebar').append(link);
+  map.on('moveend', update);
+  select.addEventListener('change', update);
+  update();
 }
 
 main().catch((error) => reportError(`The viewer failed to start: ${error.message}`));

@@ -79,7 +79,7 @@ pub enum FillRule {
     EvenOdd,
 }
 
-/// How a path's inside is painted.
+/// The paint of a path's inside.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fill {
     pub colour: Rgba,
@@ -102,7 +102,7 @@ pub enum LineCap {
     Square,
 }
 
-/// How a path's outline is painted.
+/// The paint of a path's outline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stroke {
     pub colour: Rgba,
@@ -184,7 +184,7 @@ pub struct TextItem {
     pub size: f64,
     pub colour: Rgba,
     pub halo: Option<Halo>,
-    /// Where the anchor point of the line's box lies, in page units.
+    /// Position of the anchor point of the line's box, in page units.
     pub position: Point,
     pub anchor: TextAnchor,
     /// Clockwise rotation around `position`, in degrees.
@@ -227,7 +227,7 @@ pub struct EnhancementUsed {
     pub native_resolution_m: f64,
 }
 
-/// What was drawn from one source, for the attribution and the PDF's provenance block.
+/// The record of one source drawn, for the attribution and the PDF's provenance block.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SourceUse {
     pub id: String,
@@ -250,7 +250,7 @@ pub struct Georeference {
     pub mercator_bounds: [f64; 4],
     /// The same extent in degrees: west, south, east, north.
     pub lonlat_bounds: [f64; 4],
-    /// The zoom of the map, fractional, at 256-pixel tiles and pixel ratio 1.
+    /// The zoom of the map as MapLibre counts it: the world is 512 × 2^zoom page units wide.
     pub zoom: f64,
 }
 

@@ -6,6 +6,7 @@ mod models;
 mod ogc_api;
 pub(crate) mod problem;
 mod resources;
+pub(crate) mod static_map;
 mod tiles;
 mod wmts;
 
@@ -82,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tiles/{file}", get(tiles::get_tilejson))
         .route("/tiles/{source}/{z}/{x}/{name}", get(tiles::get_tile))
         .route("/models/{file}", get(models::get_model))
+        .route("/static/{style}/{position}/{size}", get(static_map::get_static))
         .route("/tms/1.0.0", get(wmts::tms_service))
         .route("/tms/1.0.0/{source}", get(wmts::tms_tile_map))
         .route("/tms/1.0.0/{source}/{z}/{x}/{name}", get(wmts::tms_tile))

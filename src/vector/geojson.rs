@@ -82,6 +82,13 @@ impl VectorSource {
         None
     }
 
+    /// Returns the name of a feature's layer and its geometry in Web Mercator metres, for
+    /// drawing it.
+    pub fn feature_geometry(&self, feature: FeatureRef) -> (&str, &Geometry<f64>) {
+        let layer = &self.layers[feature.layer];
+        (&layer.name, &layer.features[feature.index].geometry)
+    }
+
     /// Returns a feature's attributes as JSON values, in the order of the layer's fields.
     pub fn feature_properties(&self, feature: FeatureRef) -> Map<String, Value> {
         let layer = &self.layers[feature.layer];
