@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let limits = Limits {
         max_pixels: u64::MAX,
-        timeout: Duration::from_secs(600),
+        timeout: Duration::from_mins(10),
     };
     let views = [
         ("camps, North Korea, z6.5", 127.0, 39.5, 6.5),

@@ -40,7 +40,7 @@ enum Command {
         #[arg(long, env = "TESSERA_PUBLIC_URL")]
         public_url: Option<String>,
     },
-    /// Render a static map of a style to a PNG, JPEG or GeoTIFF file, without a server.
+    /// Render a static map of a style to a PNG, JPEG, GeoTIFF or PDF file, without a server.
     Render(Box<tessera::map::cli::RenderArgs>),
     /// Write a PDF atlas: an overview map, an index and a map page per feature of a layer.
     Atlas(Box<tessera::map::atlas::AtlasArgs>),

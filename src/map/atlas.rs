@@ -141,8 +141,8 @@ impl Filter {
             Some(Value::String(text)) => *text == self.value,
             Some(Value::Number(number)) => number.to_string() == self.value,
             Some(Value::Bool(flag)) => flag.to_string() == self.value,
-            Some(Value::Null) | None => false,
-            Some(other) => other.to_string() == self.value,
+            // Vector attributes are strings, numbers and booleans: lists arrive as JSON text.
+            Some(Value::Null | Value::Array(_) | Value::Object(_)) | None => false,
         }
     }
 }
