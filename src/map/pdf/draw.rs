@@ -271,6 +271,7 @@ fn draw_text(surface: &mut Surface<'_>, item: &TextItem) -> Result<(), PdfError>
     surface.push_transform(&Transform::from_translate(px, py));
     surface.push_transform(&Transform::from_rotate(item.rotation as f32));
     let start = Point::from_xy(x, y);
+
     if let Some(halo) = item.halo {
         // The halo is drawn as outlines, so that text extraction finds each label once.
         let (paint, opacity) = paint_of(halo.colour, 1.0);
@@ -292,6 +293,7 @@ fn draw_text(surface: &mut Surface<'_>, item: &TextItem) -> Result<(), PdfError>
         );
         surface.set_stroke(None);
     }
+
     let (paint, opacity) = paint_of(item.colour, 1.0);
     surface.set_fill(Some(Fill {
         paint,

@@ -625,6 +625,7 @@ fn draw_scene(
     if clip.is_some() {
         surface.pop();
     }
+
     let frame = scene.georeference.frame;
     if frame.width > 0.0 && frame.height > 0.0 {
         let mut builder = PathBuilder::new();

@@ -283,10 +283,10 @@ mod tests {
             "Attribution: ESA, CC BY-SA 3.0 IGO",
             "Enhancement: lanczos3 x2",
         ];
-        for wanted in expected {
+        for fact in expected {
             assert!(
-                text.iter().any(|line| line.contains(wanted)),
-                "{wanted:?} missing from {text:#?}"
+                text.iter().any(|line| line.contains(fact)),
+                "{fact:?} missing from {text:#?}"
             );
         }
     }
