@@ -1,4 +1,4 @@
-//! The `tessera` command: `serve` and `info`.
+//! The `tessera` command: `serve`, `render`, `atlas` and `info`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -27,7 +27,8 @@ use crate::vector::VectorSource;
 const FEATURE_MARGIN: f64 = 64.0;
 
 /// Reads the style named in `request` and builds the scene of its layers and furniture.
-/// Blocking: imagery is warped here.
+/// Blocking: imagery is warped here. Past `deadline` it returns `MapError::TimedOut` with
+/// `seconds` 0, because only the caller knows the limit; `map::render` fills it in.
 pub fn build_scene(
     context: &MapContext,
     request: &MapRequest,
@@ -132,7 +133,7 @@ fn union_bounds<'a>(sources: impl Iterator<Item = &'a Arc<Source>>) -> Option<Bb
     })
 }
 
-/// The vector index behind a source, for vector files and floorplans.
+/// Returns the vector index behind a source, for vector files and floorplans.
 pub(super) fn vector_of(source: &Source) -> Option<&VectorSource> {
     match &source.backend {
         Backend::Vector(vector) => Some(vector),
@@ -449,7 +450,7 @@ fn geometry_kind(geometry: &Geometry<f64>) -> Option<GeometryKind> {
     }
 }
 
-/// The points a circle or symbol is drawn at: each point, the interior point of a polygon, the
+/// Returns the points a circle or symbol is drawn at: each point, the interior point of a polygon, the
 /// middle of a line.
 pub(super) fn anchor_points(geometry: &Geometry<f64>) -> Vec<geo::Point<f64>> {
     use geo::{Euclidean, InteriorPoint};
@@ -537,7 +538,7 @@ pub(super) fn number_property(
         .unwrap_or(default)
 }
 
-/// A rectangle path with an optional fill and stroke.
+/// Builds a rectangle path with an optional fill and stroke.
 pub(super) fn rectangle(rect: Rect, fill: Option<Fill>, stroke: Option<Stroke>) -> PathItem {
     let corner = |x, y| super::scene::Point { x, y };
     PathItem {
@@ -553,7 +554,7 @@ pub(super) fn rectangle(rect: Rect, fill: Option<Fill>, stroke: Option<Stroke>) 
     }
 }
 
-/// A circle as four cubic Bézier arcs.
+/// Builds a circle as four cubic Bézier arcs.
 pub(super) fn circle(x: f64, y: f64, radius: f64) -> Vec<PathCommand> {
     // Control-point distance that makes a cubic arc closest to a quarter circle.
     const KAPPA: f64 = 0.552_284_749_831;

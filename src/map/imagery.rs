@@ -9,6 +9,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 use super::MapError;
 use super::MapRequest;
 use super::scene::{EnhancementUsed, ImageItem, Rect, RgbaImage, ShownScene, SourceUse};
@@ -60,30 +62,42 @@ pub fn draw(
     let width = columns * TILE_SIZE;
     let height = rows * TILE_SIZE;
     let mut pixels = vec![0_u8; (width as usize) * (height as usize) * 4];
-    let mut usage = SourceUse::default();
-    let mut any = false;
-    for y in range.min_y..=range.max_y {
-        for x in range.min_x..=range.max_x {
+    let tiles: Vec<(u32, u32, TileCoord)> = (range.min_y..=range.max_y)
+        .flat_map(|y| (range.min_x..=range.max_x).map(move |x| (x, y)))
+        .filter_map(|(x, y)| {
+            let tile = TileCoord::new(u32::from(z), u64::from(x), u64::from(y))
+                .expect("the range lies inside the zoom's matrix");
+            source.touches(tile).then_some((x, y, tile))
+        })
+        .collect();
+    // Tiles render in parallel on the current rayon pool; each worker thread uses its own
+    // GDAL handles. Results are merged in tile order, so the output does not depend on timing.
+    let rendered: Vec<Result<Option<TilePixels>, MapError>> = tiles
+        .par_iter()
+        .map(|&(_, _, tile)| {
             if Instant::now() >= deadline {
                 return Err(MapError::TimedOut { seconds: 0.0 });
             }
-            let tile = TileCoord::new(u32::from(z), u64::from(x), u64::from(y))
-                .expect("the range lies inside the zoom's matrix");
-            if !source.touches(tile) {
-                continue;
-            }
-            let Some(rgba) = tile_rgba(source, layer, tile, request, deadline, &mut usage)? else {
-                continue;
-            };
-            any = true;
-            let left = ((x - range.min_x) * TILE_SIZE) as usize;
-            let top = ((y - range.min_y) * TILE_SIZE) as usize;
-            let row_bytes = TILE_SIZE as usize * 4;
-            for row in 0..TILE_SIZE as usize {
-                let from = row * row_bytes;
-                let to = ((top + row) * width as usize + left) * 4;
-                pixels[to..to + row_bytes].copy_from_slice(&rgba[from..from + row_bytes]);
-            }
+            let mut usage = SourceUse::default();
+            let rgba = tile_rgba(source, layer, tile, request, deadline, &mut usage)?;
+            Ok(rgba.map(|rgba| (rgba, usage)))
+        })
+        .collect();
+    let mut usage = SourceUse::default();
+    let mut any = false;
+    for (&(x, y, _), result) in tiles.iter().zip(rendered) {
+        let Some((rgba, tile_usage)) = result? else {
+            continue;
+        };
+        any = true;
+        merge_usage(&mut usage, tile_usage);
+        let left = ((x - range.min_x) * TILE_SIZE) as usize;
+        let top = ((y - range.min_y) * TILE_SIZE) as usize;
+        let row_bytes = TILE_SIZE as usize * 4;
+        for row in 0..TILE_SIZE as usize {
+            let from = row * row_bytes;
+            let to = ((top + row) * width as usize + left) * 4;
+            pixels[to..to + row_bytes].copy_from_slice(&rgba[from..from + row_bytes]);
         }
     }
     if !any {
@@ -114,6 +128,9 @@ pub fn draw(
     usage.scenes.sort();
     Ok(Some((item, usage)))
 }
+
+/// A tile's RGBA pixels and what they were drawn from.
+type TilePixels = (Vec<u8>, SourceUse);
 
 /// A range of tiles, inclusive.
 #[derive(Debug, Clone, Copy)]
@@ -180,7 +197,7 @@ fn tile_rgba(
             let Some((rgba, applied)) = rendered else {
                 return Ok(None);
             };
-            // NOTE: only a date set in the source's configuration is shown; dates that the
+            // NOTE: only a date set in the source's configuration is shown. Dates that the
             // coverage layer reads from STAC, GDAL metadata or the file name are not.
             if let Some(date) = raster.options().date {
                 let scene = ShownScene {
@@ -255,6 +272,28 @@ fn tile_rgba(
             tracing::debug!(source = %source.id, layer = %layer.id, "static maps draw imagery, collections and heat maps only");
             Ok(None)
         }
+    }
+}
+
+/// Adds one tile's files, scenes and enhancement to the layer's record.
+fn merge_usage(usage: &mut SourceUse, tile: SourceUse) {
+    for file in tile.files {
+        if !usage.files.contains(&file) {
+            usage.files.push(file);
+        }
+    }
+    for scene in tile.scenes {
+        if !usage.scenes.contains(&scene) {
+            usage.scenes.push(scene);
+        }
+    }
+    if let Some(enhancement) = tile.enhancement
+        && usage
+            .enhancement
+            .as_ref()
+            .is_none_or(|known| enhancement.factor > known.factor)
+    {
+        usage.enhancement = Some(enhancement);
     }
 }
 
