@@ -1,4 +1,4 @@
-//! The `tessera` command: `serve`, `render` and `info`.
+//! The `tessera` command: `serve`, `render`, `atlas` and `info`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,8 +40,10 @@ enum Command {
         #[arg(long, env = "TESSERA_PUBLIC_URL")]
         public_url: Option<String>,
     },
-    /// Render a static map of a style to a PNG, JPEG or GeoTIFF file, without a server.
+    /// Render a static map of a style to a PNG, JPEG, GeoTIFF or PDF file, without a server.
     Render(Box<tessera::map::cli::RenderArgs>),
+    /// Write a PDF atlas: an overview map, an index and a map page per feature of a layer.
+    Atlas(Box<tessera::map::atlas::AtlasArgs>),
     /// Print what a file is: CRS, bounds, bands, data type, resolution, overviews, layers.
     Info {
         file: PathBuf,
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Info { file, json } => tessera::info::print(&file, json),
         Command::Key(command) => tessera::access::run_key_command(command),
         Command::Render(args) => tessera::map::cli::run(&args),
+        Command::Atlas(args) => tessera::map::atlas::run_and_report(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

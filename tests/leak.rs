@@ -219,7 +219,7 @@ fn static_maps() -> Vec<String> {
     for style in ["leak", "static-revealing", "tessera", "tessera-density"] {
         for (lon, lat) in SENSITIVE.iter().chain([&PRIVATE_PLACE, &MODEL_ANCHOR]) {
             for zoom in [9, 13] {
-                for extension in ["png", "tif"] {
+                for extension in ["png", "tif", "pdf"] {
                     paths.push(format!(
                         "/static/{style}/{lon},{lat},{zoom}/300x200.{extension}?title=t&legend=true"
                     ));
@@ -605,12 +605,29 @@ async fn fetch(server: &TestServer, path: &str, key: Presented<'_>) -> (u16, Str
     (status, headers, body)
 }
 
+/// Returns the text of a PDF as `pdftotext` extracts it.
+fn pdf_text(body: &[u8]) -> String {
+    let file = tempfile::NamedTempFile::new().expect("temporary file");
+    std::fs::write(file.path(), body).expect("write PDF");
+    let output = std::process::Command::new("pdftotext")
+        .arg(file.path())
+        .arg("-")
+        .output()
+        .expect("pdftotext runs (poppler-utils, installed by scripts/setup --test)");
+    assert!(output.status.success(), "pdftotext reads the PDF");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Checks one response for canaries and exact positions; returns a description of each leak.
 /// A private id in an error about the request's own path only repeats what the client sent,
 /// so it is taken out first.
 fn leaks(path: &str, headers: &str, body: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
     let mut text = String::from_utf8_lossy(body).to_lowercase();
+    // A PDF's text is compressed: search what a reader would extract, as well.
+    if body.starts_with(b"%PDF") {
+        text.push_str(&pdf_text(body).to_lowercase());
+    }
     let coverage = format!("{PRIVATE_IMAGERY}.coverage");
     for id in [PRIVATE_ID, coverage.as_str(), PRIVATE_IMAGERY] {
         if path.contains(id) {

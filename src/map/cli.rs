@@ -14,7 +14,7 @@ use crate::server::AppState;
 /// The arguments of `tessera render`.
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
-    /// Output file; its extension sets the format: .png, .jpg or .tif.
+    /// Output file; its extension sets the format: .png, .jpg, .tif or .pdf.
     #[arg(long, short)]
     pub output: PathBuf,
     /// Style id in the styles folder.
@@ -52,7 +52,7 @@ pub struct RenderArgs {
     /// Draw the attribution: true or false (default: true, false for GeoTIFF).
     #[arg(long)]
     pub attribution: Option<String>,
-    /// Print resolution in dots per inch (96 by default).
+    /// Print resolution in dots per inch (96 by default, 150 for PDF imagery).
     #[arg(long)]
     pub dpi: Option<String>,
     /// For dated imagery: YYYY, YYYY-MM or YYYY-MM-DD.
@@ -61,6 +61,13 @@ pub struct RenderArgs {
     /// Enhancement of imagery finer than its scene: auto, none or steps.
     #[arg(long)]
     pub enhance: Option<String>,
+    /// PDF page size: a4 (default), a3, a5, letter or legal, optionally with -landscape, or
+    /// WIDTHxHEIGHT with a unit mm, cm, in or pt.
+    #[arg(long)]
+    pub page: Option<String>,
+    /// PDF margin on every side, such as 12mm (default) or 0.5in.
+    #[arg(long)]
+    pub margin: Option<String>,
     /// Configuration file (TOML) naming sources and options.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
@@ -84,6 +91,8 @@ impl RenderArgs {
         add("dpi", self.dpi.as_ref());
         add("date", self.date.as_ref());
         add("enhance", self.enhance.as_ref());
+        add("page", self.page.as_ref());
+        add("margin", self.margin.as_ref());
         for (name, set) in [
             ("legend", self.legend),
             ("north", self.north),

@@ -4,11 +4,13 @@
 //! `build_scene` turns a [`MapRequest`] into a [`scene::Scene`]; `render` builds it and
 //! encodes it. Both are blocking: run them on `worker::Workers`.
 
+pub mod atlas;
 pub mod build;
 pub mod cli;
 pub mod furniture;
 pub mod geotiff;
 pub mod imagery;
+pub mod pdf;
 pub mod raster;
 pub mod request;
 pub mod scene;
@@ -40,15 +42,18 @@ pub enum OutputFormat {
     Jpeg,
     /// An RGBA GeoTIFF in EPSG:3857.
     GeoTiff,
+    /// A PDF page: vector paths, imagery at print density and selectable text (`map::pdf`).
+    Pdf,
 }
 
 impl OutputFormat {
-    /// Reads a file extension: `png`, `jpg`, `jpeg`, `tif` or `tiff`.
+    /// Reads a file extension: `png`, `jpg`, `jpeg`, `tif`, `tiff` or `pdf`.
     pub fn from_extension(extension: &str) -> Option<Self> {
         match extension.to_ascii_lowercase().as_str() {
             "png" => Some(OutputFormat::Png),
             "jpg" | "jpeg" => Some(OutputFormat::Jpeg),
             "tif" | "tiff" => Some(OutputFormat::GeoTiff),
+            "pdf" => Some(OutputFormat::Pdf),
             _ => None,
         }
     }
@@ -58,6 +63,7 @@ impl OutputFormat {
             OutputFormat::Png => "image/png",
             OutputFormat::Jpeg => "image/jpeg",
             OutputFormat::GeoTiff => "image/tiff; application=geotiff",
+            OutputFormat::Pdf => "application/pdf",
         }
     }
 }
@@ -83,6 +89,10 @@ pub struct MapOptions {
     /// For dated imagery: the newest scene at or before this period is drawn.
     pub date: Option<Period>,
     pub enhance: EnhanceRequest,
+    /// The PDF page; other formats ignore it.
+    pub page: pdf::PageSize,
+    /// The PDF page's margin on every side, in points; other formats ignore it.
+    pub margin: f32,
 }
 
 impl MapOptions {
@@ -98,9 +108,15 @@ impl MapOptions {
             north: false,
             grid: false,
             attribution: furniture,
-            dpi: 96.0,
+            dpi: if format == OutputFormat::Pdf {
+                pdf::DEFAULT_DPI
+            } else {
+                96.0
+            },
             date: None,
             enhance: EnhanceRequest::Auto,
+            page: pdf::PageSize::A4,
+            margin: pdf::page::mm(pdf::DEFAULT_MARGIN_MM),
         }
     }
 }
@@ -155,6 +171,8 @@ pub struct Limits {
 
 #[derive(Debug, Error)]
 pub enum MapError {
+    #[error("writing the PDF failed: {0}")]
+    Pdf(String),
     #[error("no style {0:?}: see /styles for the styles served")]
     StyleNotFound(String),
     #[error("style {style:?} cannot be read: {message}")]
@@ -208,6 +226,13 @@ pub fn render(
     limits: &Limits,
     started: Instant,
 ) -> Result<RenderedMap, MapError> {
+    if request.format == OutputFormat::Pdf {
+        let bytes = pdf::render::render_pdf(context, request, limits, started)?;
+        return Ok(RenderedMap {
+            bytes,
+            format: OutputFormat::Pdf,
+        });
+    }
     check_pixels(request, limits)?;
     let deadline = started + limits.timeout;
     let timed_out = || MapError::TimedOut {
@@ -228,6 +253,9 @@ pub fn render(
     let bytes = match request.format {
         OutputFormat::Png | OutputFormat::Jpeg => raster::encode(&pixmap, &scene, request.format),
         OutputFormat::GeoTiff => geotiff::encode(&pixmap, &scene),
+        OutputFormat::Pdf => Err(MapError::Pdf(
+            "a PDF is written from the scene, not from a raster".to_string(),
+        )),
     }?;
     Ok(RenderedMap {
         bytes,
@@ -237,6 +265,9 @@ pub fn render(
 
 /// Rejects a request whose raster would exceed `max_pixels`.
 pub fn check_pixels(request: &MapRequest, limits: &Limits) -> Result<(), MapError> {
+    if request.format == OutputFormat::Pdf {
+        return pdf::render::check_print_pixels(request, limits);
+    }
     let pixels = request.pixel_count();
     if pixels > limits.max_pixels {
         return Err(MapError::TooManyPixels {

@@ -12,7 +12,7 @@ pub const MAX_SIDE: u32 = 8192;
 pub const MAX_DPI: f64 = 1200.0;
 
 /// The option names a static map takes.
-pub const OPTION_NAMES: [&str; 10] = [
+pub const OPTION_NAMES: [&str; 12] = [
     "title",
     "caption",
     "legend",
@@ -23,6 +23,8 @@ pub const OPTION_NAMES: [&str; 10] = [
     "dpi",
     "date",
     "enhance",
+    "page",
+    "margin",
 ];
 
 /// A request value that failed its check: the parameter and the reason.
@@ -50,13 +52,13 @@ pub fn parse_size(name: &str) -> Result<SizeName, InvalidOption> {
     let Some((stem, extension)) = name.rsplit_once('.') else {
         return Err(invalid(
             "format",
-            format!("size {name:?} has no extension: end it with .png, .jpg or .tif"),
+            format!("size {name:?} has no extension: end it with .png, .jpg, .tif or .pdf"),
         ));
     };
     let format = OutputFormat::from_extension(extension).ok_or_else(|| {
         invalid(
             "format",
-            format!("unknown format .{extension}: use .png, .jpg or .tif"),
+            format!("unknown format .{extension}: use .png, .jpg, .tif or .pdf"),
         )
     })?;
     let (size, ratio) = match stem.split_once('@') {
@@ -153,6 +155,20 @@ pub fn parse_options(
                             format!("invalid dpi {value:?}: use 24 to {MAX_DPI} dots per inch"),
                         )
                     })?;
+            }
+            "page" | "margin" if format != OutputFormat::Pdf => {
+                return Err(invalid(
+                    known,
+                    format!("{known} applies to PDF maps only: request .pdf or leave {known} out"),
+                ));
+            }
+            "page" => {
+                options.page = crate::map::pdf::PageSize::parse(value)
+                    .map_err(|error| invalid("page", error.to_string()))?;
+            }
+            "margin" => {
+                options.margin = crate::map::pdf::page::parse_margin(value)
+                    .map_err(|error| invalid("margin", error.to_string()))?;
             }
             "date" => {
                 options.date = Some(

@@ -48,7 +48,10 @@ pub(crate) fn map_problem(error: &MapError) -> Problem {
         MapError::StyleNotFound(_) => Problem::not_found(error.to_string()),
         MapError::TooManyPixels { .. } | MapError::TimedOut { .. } => over_limit(error.to_string()),
         MapError::NothingToFit { .. } => Problem::bad_parameter("position", error.to_string()),
-        MapError::Style { .. } | MapError::Layer { .. } | MapError::Encode { .. } => {
+        MapError::Style { .. }
+        | MapError::Layer { .. }
+        | MapError::Encode { .. }
+        | MapError::Pdf(_) => {
             tracing::error!(%error, "static map failed");
             Problem::internal(error.to_string())
         }
