@@ -14,6 +14,7 @@ pub mod glyphs;
 pub mod info;
 pub mod logging;
 pub mod ogc;
+pub mod postgis;
 pub mod raster;
 pub mod server;
 pub mod source;

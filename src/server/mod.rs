@@ -248,7 +248,22 @@ pub(crate) fn cached_response(
     body: Vec<u8>,
     media_type: &'static str,
 ) -> Response {
-    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+    cached_response_with_revision(state, headers, body, media_type, 0)
+}
+
+/// Builds a response as `cached_response` does, with an ETag that also depends on the
+/// source's `revision`. Revision 0 gives the same ETag as `cached_response`.
+pub(crate) fn cached_response_with_revision(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    media_type: &'static str,
+    revision: u64,
+) -> Response {
+    let etag = format!(
+        "\"{:016x}\"",
+        xxhash_rust::xxh3::xxh3_64_with_seed(&body, revision)
+    );
     let cache_control = format!("public, max-age={}", state.config.cache_max_age);
     let matches = headers
         .get(header::IF_NONE_MATCH)
