@@ -35,7 +35,7 @@ pub struct PostgresConfig {
     /// Channel that Tessera listens on: a notification on it makes every source read its
     /// revision at once, instead of at the next interval.
     pub notify_channel: Option<String>,
-    /// Time that start-up keeps retrying a database that does not answer, in seconds, before
+    /// Time that start-up keeps retrying a database that does not respond, in seconds, before
     /// its sources are reported as failed.
     pub startup_wait: f64,
 }
@@ -228,7 +228,7 @@ impl Database {
 }
 
 /// Describes a pool error without the URL. tokio-postgres's errors never contain the
-/// password, but say "db error" for server-side failures, so the server's message is added.
+/// password, but read "db error" for server-side failures, so the server's message is added.
 fn pool_reason(error: &deadpool_postgres::PoolError) -> String {
     match error {
         deadpool_postgres::PoolError::Backend(error) => error_reason(error),

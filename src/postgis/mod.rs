@@ -36,8 +36,8 @@ use crate::worker::Workers;
 use database::error_reason;
 use table::{Table, TableChoice};
 
-/// Size of a tile's coordinate grid and the margin kept around it, in tile units; the same as
-/// vector files' defaults, so both give the same tiles.
+/// Size of a tile's coordinate grid and the margin kept around it, in tile units. They are
+/// the defaults of vector files, so that both give the same tiles.
 const EXTENT: u32 = 4096;
 const BUFFER: u32 = 64;
 
@@ -83,7 +83,7 @@ impl PostgisOptions {
     }
 }
 
-/// What a source reads.
+/// The table or function that a source reads.
 #[derive(Debug)]
 enum Query {
     Table {
@@ -561,7 +561,7 @@ pub struct OpenFailure {
 
 /// Opens the PostGIS sources of `config`: those in `sources` that name a table or function,
 /// and with `discover`, every other table in `geometry_columns`. While the database does not
-/// answer, opening is retried for `startup_wait` seconds; the sources that still fail are
+/// respond, opening is retried for `startup_wait` seconds. The sources that still fail are
 /// returned as failures, and the others are served.
 pub async fn open_sources(
     config: &Config,

@@ -55,7 +55,7 @@ pub(super) async fn refresh(database: &Database, tracked: &[Tracked]) -> usize {
 }
 
 /// Starts the task that keeps the revisions of `tracked` current. It ends when no source
-/// holds its revision any more.
+/// keeps its revision any more.
 pub(super) fn spawn(database: Arc<Database>, tracked: Vec<Tracked>) {
     if tracked.is_empty() {
         return;

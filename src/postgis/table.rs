@@ -10,7 +10,7 @@ use super::PostgisError;
 use super::database::{Database, error_reason};
 use crate::vector::FieldType;
 
-/// How a table's tiles are encoded.
+/// The encoder of a table's tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoder {
@@ -325,7 +325,8 @@ impl Table {
         }
     }
 
-    /// The geometry in Web Mercator, transformed only when stored in another SRID.
+    /// Returns the SQL of the geometry in Web Mercator, transformed only when stored in
+    /// another SRID.
     fn mercator_geometry(&self) -> String {
         let column = quote(&self.geometry_column);
         if self.srid == 3857 {
@@ -335,7 +336,7 @@ impl Table {
         }
     }
 
-    /// The filter that uses the geometry column's spatial index: the tile's envelope with its
+    /// Returns the SQL filter that uses the geometry column's spatial index: the tile's envelope with its
     /// buffer, transformed to the column's SRID. `$1`, `$2` and `$3` are z, x and y.
     fn tile_filter(&self, buffer: u32, extent: u32) -> String {
         let margin = f64::from(buffer) / f64::from(extent);
@@ -357,7 +358,7 @@ impl Table {
         list
     }
 
-    /// SQL of a tile encoded by `ST_AsMVT`. Parameters: z, x, y (integers) and the layer name.
+    /// Returns the SQL of a tile encoded by `ST_AsMVT`. Parameters: z, x, y (integers) and the layer name.
     pub(super) fn mvt_sql(&self, buffer: u32, extent: u32) -> String {
         let id = match &self.id_column {
             Some(column) => format!(", {}::bigint AS \"__tessera_id\"", quote(column)),
@@ -381,7 +382,7 @@ impl Table {
         )
     }
 
-    /// SQL of the rows of a tile as WKB in Web Mercator, then the id (when the table has an id
+    /// Returns the SQL of the rows of a tile as WKB in Web Mercator, then the id (when the table has an id
     /// column) and the attribute columns in order. Parameters: z, x and y.
     pub(super) fn wkb_sql(&self, buffer: u32, extent: u32) -> String {
         let id = match &self.id_column {
@@ -397,8 +398,8 @@ impl Table {
         )
     }
 
-    /// SQL of the table's extent in lon/lat: the extent in the stored SRID, densified so that
-    /// its edges stay outside the data after the transformation.
+    /// Returns the SQL of the table's extent in lon/lat: the extent in the stored SRID,
+    /// densified so that the transformed box follows its curved edges closely.
     pub(super) fn extent_sql(&self) -> String {
         let column = quote(&self.geometry_column);
         let table = self.name.quoted();
@@ -413,7 +414,7 @@ impl Table {
         )
     }
 
-    /// SQL of the default revision: the table's insert, update and delete counters.
+    /// Returns the SQL of the default revision: the table's insert, update and delete counters.
     pub(super) fn counters_sql(&self) -> String {
         format!(
             "SELECT concat_ws(',', n_tup_ins, n_tup_upd, n_tup_del) FROM pg_stat_user_tables \
