@@ -36,6 +36,11 @@ pub enum ConfigError {
     },
     #[error("{message} in {path}")]
     Access { path: PathBuf, message: String },
+    #[error("invalid [postgres] section in {path}: {source}")]
+    Postgres {
+        path: PathBuf,
+        source: Box<crate::postgis::PostgisError>,
+    },
     #[error(
         "invalid source id {0:?}: use letters, digits, '.', '_' and '-' only, starting with a letter or digit"
     )]
@@ -89,6 +94,8 @@ pub struct Config {
     pub sources: BTreeMap<String, SourceConfig>,
     /// Private sources, keys, sensitive points and rate limits: `[access]`.
     pub access: crate::access::AccessConfig,
+    /// The PostGIS database whose tables and functions are served.
+    pub postgres: Option<crate::postgis::PostgresConfig>,
 }
 
 impl Default for Config {
@@ -113,13 +120,17 @@ impl Default for Config {
             fonts: vec![PathBuf::from("/usr/share/fonts")],
             sources: BTreeMap::new(),
             access: crate::access::AccessConfig::default(),
+            postgres: None,
         }
     }
 }
 
-/// One named source: a file and the options of its kind.
+/// One named source: a file and the options of its kind, or a table or function of the
+/// `[postgres]` database (`table` or `function` among the options, and no `path`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct SourceConfig {
+    /// The file or folder; empty for PostGIS sources.
+    #[serde(default)]
     pub path: PathBuf,
     pub name: Option<String>,
     pub attribution: Option<String>,
@@ -156,7 +167,18 @@ impl Config {
         config.validate(path)?;
         for (id, source) in &mut config.sources {
             validate_id(id)?;
-            if source.path.is_relative() {
+            let names_database_object =
+                crate::postgis::PostgisOptions::names_database_object(&source.options);
+            if source.path.as_os_str().is_empty() && !names_database_object {
+                return Err(ConfigError::SourceOptions {
+                    id: id.clone(),
+                    path: path.to_owned(),
+                    message: "missing `path`: name a file or folder, or a `table` or `function` \
+                              of the [postgres] database"
+                        .to_owned(),
+                });
+            }
+            if source.path.is_relative() && !names_database_object {
                 source.path = base.join(&source.path);
             }
         }
@@ -243,6 +265,14 @@ impl Config {
                 "0".to_owned(),
                 "use at least 1 MiB",
             ));
+        }
+        if let Some(postgres) = &self.postgres {
+            postgres
+                .validate()
+                .map_err(|source| ConfigError::Postgres {
+                    path: path.to_owned(),
+                    source: Box::new(source),
+                })?;
         }
         if self.gdal_cache_mb == 0 {
             return Err(invalid(

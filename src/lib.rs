@@ -17,6 +17,7 @@ pub mod limits;
 pub mod logging;
 pub mod map;
 pub mod ogc;
+pub mod postgis;
 pub mod raster;
 pub mod server;
 pub mod source;

@@ -13,6 +13,7 @@ use crate::config::{self, Config, SourceConfig};
 use crate::density::{DensityOptions, DensitySource};
 use crate::floorplan::{FloorplanOptions, FloorplanSource};
 use crate::format::TileFormat;
+use crate::postgis::{PostgisOptions, PostgisSource};
 use crate::raster::{RasterOptions, RasterSource};
 use crate::tile::{self, Bbox, TileCoord};
 use crate::vector::{VectorOptions, VectorSource};
@@ -40,6 +41,8 @@ pub enum Backend {
     Floorplan(FloorplanSource),
     Collection(Collection),
     Density(DensitySource),
+    /// A table or function of a PostGIS database.
+    Postgis(PostgisSource),
 }
 
 /// A served source: its id, descriptive metadata and backend.
@@ -66,7 +69,7 @@ impl Source {
     pub fn kind(&self) -> SourceKind {
         match &self.backend {
             Backend::Raster(_) | Backend::Collection(_) => SourceKind::Raster,
-            Backend::Vector(_) | Backend::Floorplan(_) => SourceKind::Vector,
+            Backend::Vector(_) | Backend::Floorplan(_) | Backend::Postgis(_) => SourceKind::Vector,
             Backend::Archive(archive) => {
                 if archive.metadata().format == TileFormat::Mvt {
                     SourceKind::Vector
@@ -82,7 +85,10 @@ impl Source {
     pub fn format(&self) -> TileFormat {
         match &self.backend {
             Backend::Raster(raster) => raster.options().format,
-            Backend::Vector(_) | Backend::Floorplan(_) | Backend::Density(_) => TileFormat::Mvt,
+            Backend::Vector(_)
+            | Backend::Floorplan(_)
+            | Backend::Density(_)
+            | Backend::Postgis(_) => TileFormat::Mvt,
             Backend::Archive(archive) => archive.metadata().format,
             Backend::Collection(collection) => collection.format(),
         }
@@ -93,7 +99,9 @@ impl Source {
     pub fn serves_format(&self, format: TileFormat) -> bool {
         match &self.backend {
             Backend::Raster(_) | Backend::Collection(_) => format.is_raster(),
-            Backend::Vector(_) | Backend::Floorplan(_) => format == TileFormat::Mvt,
+            Backend::Vector(_) | Backend::Floorplan(_) | Backend::Postgis(_) => {
+                format == TileFormat::Mvt
+            }
             Backend::Archive(archive) => archive.metadata().format == format,
             // Aggregation in MVT; heat maps need alpha, which JPEG lacks.
             Backend::Density(_) => {
@@ -113,6 +121,7 @@ impl Source {
             }
             Backend::Collection(collection) => (collection.minzoom(), collection.maxzoom()),
             Backend::Density(density) => (density.options().minzoom, density.options().maxzoom),
+            Backend::Postgis(postgis) => postgis.zoom_range(),
         }
     }
 
@@ -126,6 +135,7 @@ impl Source {
             Backend::Floorplan(plan) => plan.vector().bounds_lonlat(),
             Backend::Collection(collection) => collection.bounds_lonlat(),
             Backend::Density(density) => density.bounds_lonlat(),
+            Backend::Postgis(postgis) => postgis.bounds_lonlat(),
         };
         crate::access::shown_bounds(self, bounds)
     }
@@ -138,6 +148,11 @@ impl Source {
         // overzoomed by a client would show wrong counts, so every tile is served (204 when
         // empty) instead of 404 outside the bounds.
         if matches!(self.backend, Backend::Density(_)) {
+            return true;
+        }
+        // Rows added after start-up may lie outside the extent read then, so every tile of a
+        // table or function is queried (204 when empty).
+        if matches!(self.backend, Backend::Postgis(_)) {
             return true;
         }
         let data = tile::bbox_lonlat_to_mercator(&self.bounds_lonlat());
@@ -232,6 +247,7 @@ impl Source {
                 }
                 tilejson["tessera:coverage"] = json!(self.coverage_tilejson_url(base_url));
             }
+            Backend::Postgis(postgis) => postgis.extend_tilejson(&mut tilejson),
             Backend::Density(density) => {
                 density.extend_tilejson(
                     &mut tilejson,
@@ -346,20 +362,9 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
         });
     };
 
-    for (id, source_config) in &config.sources {
-        if let Err(reason) =
-            crate::limits::check_vector_file_size(&source_config.path, source_config, config)
-        {
-            fail(&source_config.path, reason);
-            continue;
-        }
-        match open_source(id, source_config).await {
-            Ok(source) => {
-                tracing::info!(id = %source.id, path = %source.path.display(), kind = ?source.kind(), "serving");
-                catalog.insert(source);
-            }
-            Err(reason) => fail(&source_config.path, reason),
-        }
+    load_configured(config, &mut catalog, &mut fail).await;
+    for failure in load_postgis(config, &mut catalog).await {
+        fail(&failure.path, failure.reason);
     }
     let configured: Vec<PathBuf> = config.sources.values().map(|s| s.path.clone()).collect();
     for root in &config.paths {
@@ -429,6 +434,95 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
         );
     }
     (catalog, failures)
+}
+
+/// Opens the file sources named in `config.sources` into `catalog`, and reports those that
+/// fail through `fail`. Sources naming a PostGIS table or function are left to `load_postgis`.
+async fn load_configured(
+    config: &Config,
+    catalog: &mut Catalog,
+    fail: &mut impl FnMut(&Path, String),
+) {
+    for (id, source_config) in &config.sources {
+        if PostgisOptions::names_database_object(&source_config.options) {
+            if config.postgres.is_none() {
+                fail(
+                    &postgis_path(id),
+                    format!(
+                        "source {id:?} names a table or function, but the configuration has no [postgres] section: add one with the database URL"
+                    ),
+                );
+            }
+            continue;
+        }
+        if let Err(reason) =
+            crate::limits::check_vector_file_size(&source_config.path, source_config, config)
+        {
+            fail(&source_config.path, reason);
+            continue;
+        }
+        match open_source(id, source_config).await {
+            Ok(source) => {
+                tracing::info!(id = %source.id, path = %source.path.display(), kind = ?source.kind(), "serving");
+                catalog.insert(source);
+            }
+            Err(reason) => fail(&source_config.path, reason),
+        }
+    }
+}
+
+/// Opens the sources of the `[postgres]` database into `catalog`, and returns those that
+/// failed.
+async fn load_postgis(config: &Config, catalog: &mut Catalog) -> Vec<LoadFailure> {
+    let Some(settings) = &config.postgres else {
+        return Vec::new();
+    };
+    let mut failures = Vec::new();
+    for opened in crate::postgis::open_sources(config, settings).await {
+        match opened {
+            Ok(postgis) => {
+                let source = postgis_source(catalog, config, postgis);
+                tracing::info!(id = %source.id, table = %source.path.display(), kind = ?source.kind(), "serving");
+                catalog.insert(source);
+            }
+            Err(failure) => failures.push(LoadFailure {
+                path: postgis_path(&failure.name),
+                reason: failure.reason,
+            }),
+        }
+    }
+    failures
+}
+
+/// Returns the path that reports and logs show for a PostGIS source or table: `postgres:NAME`.
+fn postgis_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("postgres:{name}"))
+}
+
+/// Wraps a PostGIS source with its configured name, attribution and description. A discovered
+/// table gets its table name as id, or a free variant of it.
+fn postgis_source(catalog: &Catalog, config: &Config, postgis: PostgisSource) -> Source {
+    let configured = config.sources.get(postgis.id());
+    let id = match configured {
+        Some(_) => postgis.id().to_owned(),
+        None => catalog.free_id(postgis.id()),
+    };
+    // The options were checked when the source opened, so a failure here cannot happen; a
+    // discovered table takes the server's defaults.
+    let access = configured
+        .and_then(|c| crate::access::SourceAccess::take_from(&mut c.options.clone()).ok())
+        .unwrap_or_default();
+    Source {
+        access,
+        name: configured
+            .and_then(|c| c.name.clone())
+            .unwrap_or_else(|| id.clone()),
+        attribution: configured.and_then(|c| c.attribution.clone()),
+        description: configured.and_then(|c| c.description.clone()),
+        path: postgis_path(&postgis.object_name()),
+        id,
+        backend: Backend::Postgis(postgis),
+    }
 }
 
 fn has_extension(path: &Path, extension: &str) -> bool {

@@ -270,7 +270,7 @@ fn tile_rgba(
                 .transpose()
                 .map_err(failed)
         }
-        Backend::Archive(_) | Backend::Vector(_) | Backend::Floorplan(_) => {
+        Backend::Archive(_) | Backend::Vector(_) | Backend::Floorplan(_) | Backend::Postgis(_) => {
             // NOTE: raster archives are read on the async runtime, which this worker thread
             // cannot reach, so static maps do not draw them yet.
             tracing::debug!(source = %source.id, layer = %layer.id, "static maps draw imagery, collections and heat maps only");

@@ -277,9 +277,24 @@ pub(crate) fn cached_response(
     body: impl Into<Bytes>,
     media_type: &'static str,
 ) -> Response {
+    cached_response_with_revision(state, headers, body, media_type, 0)
+}
+
+/// Builds a response as `cached_response` does, with an ETag that also depends on the
+/// source's `revision`. Revision 0 gives the same ETag as `cached_response`.
+pub(crate) fn cached_response_with_revision(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: impl Into<Bytes>,
+    media_type: &'static str,
+    revision: u64,
+) -> Response {
     // Archive tiles arrive as `Bytes` that borrow the memory map, so they are sent uncopied.
     let body: Bytes = body.into();
-    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+    let etag = format!(
+        "\"{:016x}\"",
+        xxhash_rust::xxh3::xxh3_64_with_seed(&body, revision)
+    );
     let cache_control = format!("public, max-age={}", state.config.cache_max_age);
     let matches = headers
         .get(header::IF_NONE_MATCH)

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::problem::{Problem, shortened};
-use super::{AppState, base_url, cached_response};
+use super::{AppState, base_url, cached_response, cached_response_with_revision};
 use crate::collection::Period;
 use crate::density::{Filter, HeatmapRequest};
 use crate::enhance::{Applied, EnhanceRequest};
@@ -180,6 +180,7 @@ fn parse_request(
         ));
     }
     let mut options = request_options(source, &query)?;
+    options.postgis = postgis_parameters(source, &pairs);
     options.density = super::density::density_query(source, pairs)?;
     Ok(ParsedTile {
         tile,
@@ -276,7 +277,13 @@ pub(super) async fn tile_response(
         }
         (other, _, _) => (bytes, other),
     };
-    let mut response = cached_response(state, headers, bytes, format.media_type());
+    // A PostGIS source's revision goes into the ETag, so the tag changes with the data.
+    let revision = match &source.backend {
+        Backend::Postgis(postgis) => postgis.revision(),
+        _ => 0,
+    };
+    let mut response =
+        cached_response_with_revision(state, headers, bytes, format.media_type(), revision);
     if let Some(value) = shown_date_header(source, tile, date) {
         response.headers_mut().insert(SHOWN_DATE, value);
     }
@@ -319,9 +326,23 @@ fn check_parameter_names(
         return Ok(());
     };
     let density = matches!(source.backend, Backend::Density(_));
+    let declared: Vec<&str> = match &source.backend {
+        Backend::Postgis(postgis) => postgis.parameters().iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
     let own: &[&str] = if density { &DENSITY_PARAMETERS } else { &[] };
     let mut seen: Vec<&str> = Vec::new();
     for (name, _) in pairs {
+        if declared.contains(&name.as_str()) {
+            if seen.contains(&name.as_str()) {
+                return Err(Problem::bad_parameter(
+                    "query",
+                    format!("{name} is given more than once: give it once"),
+                ));
+            }
+            seen.push(name);
+            continue;
+        }
         let known = TILE_PARAMETERS
             .iter()
             .chain(own)
@@ -331,6 +352,7 @@ fn check_parameter_names(
             if density {
                 accepted.extend(DENSITY_PARAMETERS);
             }
+            accepted.extend(&declared);
             return Err(Problem::bad_parameter(
                 "query",
                 format!(
@@ -360,6 +382,8 @@ pub(super) struct RequestOptions {
     /// The filter and heat-map settings of a density source.
     pub(super) density: Option<(Filter, HeatmapRequest)>,
     pub(super) enhance: EnhanceRequest,
+    /// The declared query parameters of a PostGIS function source, by name.
+    pub(super) postgis: Vec<(String, String)>,
 }
 
 fn request_options(source: &Source, query: &TileQuery) -> Result<RequestOptions, Problem> {
@@ -382,7 +406,24 @@ fn request_options(source: &Source, query: &TileQuery) -> Result<RequestOptions,
         date,
         density: None,
         enhance,
+        postgis: Vec::new(),
     })
+}
+
+/// Returns the query parameters that a PostGIS source declares, with their values. Unknown
+/// names were rejected before, by `check_parameter_names`.
+fn postgis_parameters(
+    source: &Source,
+    pairs: &Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Vec<(String, String)> {
+    let (Backend::Postgis(postgis), Ok(Query(pairs))) = (&source.backend, pairs) else {
+        return Vec::new();
+    };
+    pairs
+        .iter()
+        .filter(|(name, _)| postgis.parameters().contains(name))
+        .cloned()
+        .collect()
 }
 
 /// The response header that names the scene date a tile of a dated layer shows.
@@ -462,6 +503,13 @@ async fn render(
                             ))
                         })
                 }
+                Backend::Postgis(postgis) => postgis
+                    .tile(tile, &options.postgis, deadline, &state.workers)
+                    .await
+                    .map(|bytes| {
+                        bytes.map(|bytes| (Bytes::from(bytes), Compression::None, None, 0))
+                    })
+                    .map_err(|error| postgis_problem(&source.id, tile, &error)),
                 Backend::Raster(_)
                 | Backend::Vector(_)
                 | Backend::Floorplan(_)
@@ -512,6 +560,7 @@ fn render_blocking(
         date,
         density,
         enhance,
+        ..
     } = options;
     // A job that waited in the queue past its deadline has no client left to respond to.
     let timed_out = || {
@@ -593,9 +642,20 @@ fn render_blocking(
                     ))
                 })
         }
-        Backend::Archive(_) => Ok(None),
+        Backend::Archive(_) | Backend::Postgis(_) => Ok(None),
     };
     rendered.map(|tile| (tile, dropped_features))
+}
+
+/// Turns the error of a PostGIS tile into a 503 when the database is unreachable or slow,
+/// and a 500 otherwise.
+fn postgis_problem(id: &str, tile: TileCoord, error: &crate::postgis::PostgisError) -> Problem {
+    tracing::error!(source = %id, %tile, %error, "PostGIS tile failed");
+    if error.is_unavailable() {
+        Problem::unavailable(format!("{error}: retry later"))
+    } else {
+        Problem::internal(error.to_string())
+    }
 }
 
 /// Wraps the bytes of a tile that no enhancement touched.
