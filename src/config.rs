@@ -68,6 +68,10 @@ pub struct Config {
     /// glyphs are rendered from (`/fonts/{fontstack}/{range}.pbf`).
     pub fonts: Vec<PathBuf>,
     pub sources: BTreeMap<String, SourceConfig>,
+    /// The disk tile cache (`[cache]`); off without a `path`.
+    pub cache: crate::cache::CacheConfig,
+    /// How GDAL reads remote files (`[remote]`).
+    pub remote: crate::remote::RemoteConfig,
 }
 
 impl Default for Config {
@@ -84,6 +88,8 @@ impl Default for Config {
             styles: PathBuf::from("styles"),
             fonts: vec![PathBuf::from("/usr/share/fonts")],
             sources: BTreeMap::new(),
+            cache: crate::cache::CacheConfig::default(),
+            remote: crate::remote::RemoteConfig::default(),
         }
     }
 }
@@ -126,7 +132,9 @@ impl Config {
         config.validate(path)?;
         for (id, source) in &mut config.sources {
             validate_id(id)?;
-            if source.path.is_relative() {
+            if crate::remote::is_remote(&source.path) {
+                source.path = crate::remote::gdal_path(&source.path);
+            } else if source.path.is_relative() {
                 source.path = base.join(&source.path);
             }
         }
@@ -135,6 +143,7 @@ impl Config {
             .iter_mut()
             .chain(std::iter::once(&mut config.styles))
             .chain(config.fonts.iter_mut())
+            .chain(config.cache.path.iter_mut())
         {
             if folder.is_relative() {
                 *folder = base.join(&*folder);

@@ -3,6 +3,7 @@
 //! `ARCHITECTURE.md` at the repository root is the code map.
 
 pub mod archive;
+pub mod cache;
 pub mod collection;
 pub mod config;
 pub mod density;
@@ -13,8 +14,10 @@ pub mod gdal_ffi;
 pub mod glyphs;
 pub mod info;
 pub mod logging;
+pub mod offline;
 pub mod ogc;
 pub mod raster;
+pub mod remote;
 pub mod server;
 pub mod source;
 pub mod sprites;

@@ -40,6 +40,11 @@ enum Command {
         #[arg(long, env = "TESSERA_PUBLIC_URL")]
         public_url: Option<String>,
     },
+    /// Render the tiles of an area into the disk cache; a second run after an interruption
+    /// renders only what is left.
+    Seed(tessera::offline::SeedArgs),
+    /// Write the tiles of an area into a PMTiles or MBTiles archive for offline use.
+    Export(tessera::offline::ExportArgs),
     /// Print what a file is: CRS, bounds, bands, data type, resolution, overviews, layers.
     Info {
         file: PathBuf,
@@ -63,6 +68,8 @@ fn main() -> ExitCode {
             public_url,
         } => serve(paths, listen, config.as_deref(), workers, public_url),
         Command::Info { file, json } => tessera::info::print(&file, json),
+        Command::Seed(args) => tessera::offline::run_seed(args),
+        Command::Export(args) => tessera::offline::run_export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

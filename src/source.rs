@@ -165,6 +165,26 @@ impl Source {
         }
     }
 
+    /// Returns a number that changes when the source's data changes, for cache keys: a hash
+    /// of the size and modification time of its file, or of every scene of a collection.
+    /// Remote files hash their URL only, so a rewritten remote file keeps its revision.
+    pub fn revision(&self) -> u64 {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        match &self.backend {
+            Backend::Collection(collection) => {
+                for scene in collection.scenes() {
+                    hash_file_state(&mut hasher, scene.raster.path());
+                }
+            }
+            Backend::Raster(_)
+            | Backend::Vector(_)
+            | Backend::Archive(_)
+            | Backend::Floorplan(_)
+            | Backend::Density(_) => hash_file_state(&mut hasher, &self.path),
+        }
+        hasher.digest()
+    }
+
     /// TileJSON 3.0.0 for this source, with tile URLs under `base_url`.
     pub fn tilejson(&self, base_url: &str) -> Value {
         let (minzoom, maxzoom) = self.zoom_range();
@@ -268,6 +288,25 @@ impl Source {
     }
 }
 
+/// Adds the path, size and modification time of `path` to `hasher`. A file that cannot be
+/// read adds its path only, and a remote path (`/vsicurl/`, `/vsis3/`) is never read here.
+fn hash_file_state(hasher: &mut xxhash_rust::xxh3::Xxh3, path: &Path) {
+    hasher.update(path.as_os_str().as_encoded_bytes());
+    if crate::remote::is_remote(path) {
+        return;
+    }
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    hasher.update(&metadata.len().to_le_bytes());
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_nanos());
+    hasher.update(&modified.to_le_bytes());
+}
+
 /// Returns the zoom at which `bounds` spans about two 256-pixel tiles, so that a map opened at
 /// the TileJSON centre shows the whole extent.
 fn fitting_zoom(bounds: &Bbox) -> u8 {
@@ -327,7 +366,7 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
     let mut catalog = Catalog::default();
     let mut failures = Vec::new();
     let mut fail = |path: &Path, reason: String| {
-        tracing::warn!(path = %path.display(), %reason, "source not served");
+        tracing::warn!(path = %crate::remote::display_path(path), %reason, "source not served");
         failures.push(LoadFailure {
             path: path.to_owned(),
             reason,
@@ -337,7 +376,7 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
     for (id, source_config) in &config.sources {
         match open_source(id, source_config).await {
             Ok(source) => {
-                tracing::info!(id = %source.id, path = %source.path.display(), kind = ?source.kind(), "serving");
+                tracing::info!(id = %source.id, path = %crate::remote::display_path(&source.path), kind = ?source.kind(), "serving");
                 catalog.insert(source);
             }
             Err(reason) => fail(&source_config.path, reason),
@@ -416,8 +455,8 @@ fn has_extension(path: &Path, extension: &str) -> bool {
 /// Opens one source. The error is a sentence for the start-up report.
 pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Source, String> {
     config::validate_id(id).map_err(|error| error.to_string())?;
-    let path = source_config.path.clone();
-    if !path.exists() {
+    let path = crate::remote::gdal_path(&source_config.path);
+    if !path.exists() && !crate::remote::is_remote(&path) {
         return Err(format!("file not found: {}", path.display()));
     }
     let extension = path

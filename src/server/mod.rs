@@ -27,6 +27,7 @@ use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
 pub use self::problem::Problem;
+pub use self::tiles::render_tile;
 use crate::config::Config;
 use crate::glyphs::GlyphCache;
 use crate::source::{Catalog, LoadFailure};
@@ -45,6 +46,10 @@ pub struct AppState {
     pub glyphs: Arc<GlyphCache>,
     /// Sprite sheets from `{styles}/icons/`, or `None` when the folder has no drawable icon.
     pub sprites: Arc<Option<Sprites>>,
+    /// The disk tile cache of `[cache]`, if configured and opened.
+    pub tile_cache: Option<Arc<crate::cache::TileCache>>,
+    /// Tiles being rendered now, shared by concurrent requests of the same tile.
+    pub flights: Arc<tiles::TileFlights>,
 }
 
 impl AppState {
@@ -53,14 +58,18 @@ impl AppState {
     pub async fn load(config: Config) -> Result<Self, crate::worker::WorkerError> {
         let started = Instant::now();
         crate::raster::configure_gdal(config.gdal_cache_mb);
-        let (catalog, failures) = crate::source::load_catalog(&config).await;
+        crate::remote::configure_gdal(&config.remote);
+        let (catalog, mut failures) = crate::source::load_catalog(&config).await;
         let sprites = resources::load_sprites(&config.styles).await;
+        let tile_cache = tiles::open_tile_cache(&config, &mut failures).await;
         Ok(Self {
             catalog: Arc::new(catalog),
             failures: Arc::new(failures),
             workers: Workers::new(config.workers)?,
             glyphs: Arc::new(GlyphCache::new(config.fonts.clone())),
             sprites: Arc::new(sprites),
+            tile_cache,
+            flights: Arc::default(),
             config: Arc::new(config),
             started,
         })

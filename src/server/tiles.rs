@@ -10,14 +10,18 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use bytes::Bytes;
+
 use super::problem::{Problem, shortened};
 use super::{AppState, base_url, cached_response};
+use crate::cache::{SingleFlight, TileBody, TileCache, TileKey};
 use crate::collection::Period;
+use crate::config::Config;
 use crate::density::{Filter, HeatmapRequest};
 use crate::enhance::{Applied, EnhanceRequest};
 use crate::format::{Compression, TileFormat};
 use crate::raster::{RenderedTile, Resampling};
-use crate::source::{Backend, Source};
+use crate::source::{Backend, LoadFailure, Source};
 use crate::tile::TileCoord;
 
 /// The last path segment of a tile URL: `y`, an optional `@2x`, and the extension.
@@ -98,11 +102,15 @@ pub(super) struct TileQuery {
 }
 
 /// Inserts the header that lists the enhancement steps applied to the tile.
-fn insert_enhancement_header(response: &mut Response, applied: &Applied) {
-    response.headers_mut().insert(
-        crate::enhance::HEADER,
-        HeaderValue::from_str(&applied.header_value()).expect("the steps are ASCII"),
-    );
+fn insert_enhancement_header(response: &mut Response, header_value: &str) {
+    match HeaderValue::from_str(header_value) {
+        Ok(value) => {
+            response.headers_mut().insert(crate::enhance::HEADER, value);
+        }
+        Err(error) => {
+            tracing::error!(%error, header_value, "enhancement header value is not a valid header");
+        }
+    }
 }
 
 /// `GET /tiles/{source}/{z}/{x}/{name}`.
@@ -191,8 +199,13 @@ pub(super) async fn tile_response(
 
     let accepts_gzip = accepts_gzip(headers);
     let date = options.date;
-    let rendered = render(state, source, tile, scale, format, options).await?;
-    let Some((bytes, compression, enhancement)) = rendered else {
+    let rendered = render_shared(state, source, tile, scale, format, options).await?;
+    let Some(TileBody {
+        bytes,
+        compression,
+        enhancement,
+    }) = rendered
+    else {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.headers_mut().insert(
             header::CACHE_CONTROL,
@@ -203,7 +216,7 @@ pub(super) async fn tile_response(
     };
     let (bytes, compression) = match (compression, format, accepts_gzip) {
         (Compression::None, TileFormat::Mvt, true) => {
-            (crate::vector::gzip(&bytes), Compression::Gzip)
+            (Bytes::from(crate::vector::gzip(&bytes)), Compression::Gzip)
         }
         (Compression::Gzip, _, false) => {
             let inflated = state.workers.run(move || gunzip(&bytes)).await;
@@ -214,7 +227,7 @@ pub(super) async fn tile_response(
                     "stored tile {tile} of {id:?} cannot be inflated: {error}"
                 ))
             })?;
-            (inflated, Compression::None)
+            (Bytes::from(inflated), Compression::None)
         }
         (Compression::Brotli | Compression::Zstd, _, _) if !accepts(headers, compression) => {
             return Err(Problem::not_acceptable(format!(
@@ -224,12 +237,12 @@ pub(super) async fn tile_response(
         }
         (other, _, _) => (bytes, other),
     };
-    let mut response = cached_response(state, headers, bytes, format.media_type());
+    let mut response = cached_response(state, headers, Vec::from(bytes), format.media_type());
     if let Some(value) = shown_date_header(source, tile, date) {
         response.headers_mut().insert(SHOWN_DATE, value);
     }
-    if let Some(applied) = enhancement {
-        insert_enhancement_header(&mut response, &applied);
+    if let Some(header_value) = enhancement {
+        insert_enhancement_header(&mut response, &header_value);
     }
     if let Some(encoding) = compression.content_encoding() {
         response
@@ -304,6 +317,35 @@ pub(super) struct RequestOptions {
     pub(super) enhance: EnhanceRequest,
 }
 
+impl RequestOptions {
+    /// Returns the options in one fixed order, for cache keys: two requests with the same
+    /// canonical options get the same bytes.
+    fn canonical(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(resampling) = self.resampling {
+            parts.push(format!("resampling={}", resampling.name()));
+        }
+        if let Some(date) = self.date {
+            parts.push(format!("date={date}"));
+        }
+        if let Some((filter, heat)) = &self.density {
+            if !filter.canonical.is_empty() {
+                parts.push(filter.canonical.clone());
+            }
+            if let Some(radius) = heat.radius_px {
+                parts.push(format!("radius={radius}"));
+            }
+            if let Some(ramp) = heat.ramp {
+                parts.push(format!("ramp={ramp:?}"));
+            }
+        }
+        if self.enhance != EnhanceRequest::Auto {
+            parts.push(format!("enhance={:?}", self.enhance));
+        }
+        parts.join("&")
+    }
+}
+
 fn request_options(source: &Source, query: &TileQuery) -> Result<RequestOptions, Problem> {
     let resampling = match &query.resampling {
         None => None,
@@ -371,6 +413,117 @@ fn parse_date(source: &Source, text: Option<&str>) -> Result<Option<Period>, Pro
 
 /// The bytes of a tile, their compression, and the enhancement applied to imagery.
 type Rendered = (Vec<u8>, Compression, Option<Applied>);
+
+/// Tiles being rendered now, by cache key, with the result that every waiting request gets.
+pub(crate) type TileFlights = SingleFlight<Result<Option<TileBody>, Problem>>;
+
+/// Opens the disk tile cache of `config` on a blocking thread. A cache that cannot be opened
+/// is reported in `failures` (and so in `/health`), and tiles are served without it.
+pub(super) async fn open_tile_cache(
+    config: &Config,
+    failures: &mut Vec<LoadFailure>,
+) -> Option<Arc<TileCache>> {
+    let cache_config = config.cache.clone();
+    let path = cache_config.path.clone()?;
+    let opened = tokio::task::spawn_blocking(move || TileCache::open(&cache_config)).await;
+    let reason = match opened {
+        Ok(Ok(cache)) => return cache.map(Arc::new),
+        Ok(Err(error)) => error.to_string(),
+        Err(error) => format!("opening the tile cache panicked: {error}"),
+    };
+    tracing::error!(path = %path.display(), %reason, "disk tile cache not used");
+    failures.push(LoadFailure {
+        path,
+        reason: format!("disk tile cache not used: {reason}"),
+    });
+    None
+}
+
+/// Renders `tile` of `source` with the source's default options, through the disk cache
+/// and the shared computations like a tile request: `None` for an empty tile. `tessera
+/// seed` and `tessera export` use it.
+pub async fn render_tile(
+    state: &AppState,
+    source: &Arc<Source>,
+    tile: TileCoord,
+    scale: u32,
+    format: TileFormat,
+) -> Result<Option<TileBody>, Problem> {
+    render_shared(
+        state,
+        source,
+        tile,
+        scale,
+        format,
+        RequestOptions::default(),
+    )
+    .await
+}
+
+/// Returns the tile from the disk cache, or renders it once for every concurrent request of
+/// the same key and stores it. Archives are read directly: they are on disk already.
+async fn render_shared(
+    state: &AppState,
+    source: &Arc<Source>,
+    tile: TileCoord,
+    scale: u32,
+    format: TileFormat,
+    options: RequestOptions,
+) -> Result<Option<TileBody>, Problem> {
+    let key = TileKey::new(
+        &source.id,
+        source.revision(),
+        tile,
+        scale,
+        format,
+        &options.canonical(),
+    );
+    let cache = match &source.backend {
+        Backend::Archive(_) => None,
+        _ => state.tile_cache.clone(),
+    };
+    let flight_key = key.as_str().to_owned();
+    let work = || async move {
+        let id = source.id.clone();
+        if let Some(cache) = &cache {
+            let (cache, key) = (Arc::clone(cache), key.clone());
+            let hit = tokio::task::spawn_blocking(move || cache.get(&key)).await;
+            match hit {
+                Ok(Some(tile)) => {
+                    metrics::counter!("tessera_tile_cache_hits_total", "source" => id).increment(1);
+                    return Ok(tile);
+                }
+                Ok(None) => {
+                    metrics::counter!("tessera_tile_cache_misses_total", "source" => id.clone())
+                        .increment(1);
+                }
+                Err(error) => tracing::error!(%error, "reading the tile cache panicked"),
+            }
+        }
+        metrics::counter!("tessera_tile_renders_total", "source" => id).increment(1);
+        let rendered = render(state, source, tile, scale, format, options).await?;
+        let body = rendered.map(|(bytes, compression, applied)| TileBody {
+            bytes: Bytes::from(bytes),
+            compression,
+            enhancement: applied.map(|applied| applied.header_value()),
+        });
+        if let Some(cache) = cache {
+            let stored = body.clone();
+            let id = source.id.clone();
+            let written =
+                tokio::task::spawn_blocking(move || cache.put(&key, stored.as_ref())).await;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(source = %id, %tile, %error, "tile not stored in the disk cache");
+                }
+                Err(error) => tracing::error!(%error, "writing the tile cache panicked"),
+            }
+        }
+        Ok(body)
+    };
+    state.flights.run(&flight_key, work).await
+}
 
 /// Produces the tile's bytes, their compression and its enhancement, or `None` for an empty
 /// tile.
