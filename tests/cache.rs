@@ -294,6 +294,10 @@ async fn concurrent_requests_render_once(source: &str, cache: Option<&Path>) {
     .await;
     let url = centre_tile(&server, source, "png").await;
     let workers = server.state.workers.clone();
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the sleep occupies the worker thread, not a runtime thread"
+    )]
     let busy = tokio::spawn(async move {
         workers
             .run(|| std::thread::sleep(Duration::from_millis(700)))

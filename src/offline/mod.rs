@@ -249,8 +249,7 @@ fn source_tiles(source: &Source, bbox: Option<Bbox>, zooms: &RangeInclusive<u8>)
                 continue;
             }
             let id = pmtiles::TileCoord::new(tile.z, tile.x, tile.y)
-                .map(|coord| pmtiles::TileId::from(coord).value())
-                .unwrap_or(u64::MAX);
+                .map_or(u64::MAX, |coord| pmtiles::TileId::from(coord).value());
             tiles.push((id, tile));
         }
     }
