@@ -164,3 +164,51 @@ async fn silent_remote_server_fails_at_start() {
     assert_eq!(response.status(), 404);
     held.abort();
 }
+
+#[tokio::test]
+async fn remote_cog_on_tile_grid_sends_stored_bytes() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let cog = folder.path().join("grid.tif");
+    let status = std::process::Command::new("gdal_translate")
+        .args([
+            "-q",
+            "-of",
+            "COG",
+            "-co",
+            "TILING_SCHEME=GoogleMapsCompatible",
+        ])
+        .args([
+            "-co",
+            "ALIGNED_LEVELS=2",
+            "-co",
+            "ADD_ALPHA=YES",
+            "-co",
+            "COMPRESS=WEBP",
+        ])
+        .args(["-a_nodata", "none"])
+        .arg(geodata("sentinel2-29rkh/TCI.tif"))
+        .arg(&cog)
+        .status()
+        .expect("gdal_translate runs");
+    assert!(status.success(), "gdal_translate made the COG");
+    let file = std::fs::read(&cog).expect("read the COG");
+    let http = RangeServer::start(folder.path().to_owned()).await;
+    let server = serve(vec![("grid-over-http", source(http.url("grid.tif")))]).await;
+    let health = server.json("/health").await;
+    assert_eq!(health["failed_sources"], serde_json::json!([]), "{health}");
+
+    let tile = centre_tile(&server, "grid-over-http").await;
+    let (_, before) = http.counts.snapshot();
+    let body = tile_bytes(&server, &format!("/tiles/grid-over-http/{tile}.webp")).await;
+    let (_, after) = http.counts.snapshot();
+    assert!(
+        file.windows(body.len()).any(|window| window == body),
+        "tile {tile} is the stored block, sent as is"
+    );
+    assert!(
+        after - before < 4 * body.len() as u64 + 64 * 1024,
+        "reading the block took {} bytes for a {}-byte tile",
+        after - before,
+        body.len()
+    );
+}
