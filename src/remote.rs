@@ -117,8 +117,10 @@ pub fn gdal_path(path: &Path) -> PathBuf {
     path.to_owned()
 }
 
-/// Returns `path` for logs and messages with any URL query string (which may hold a
-/// signature) cut off.
+/// Returns `path` for logs with any URL query string (which may hold a signature) cut off.
+///
+/// NOTE: only the start-up log lines use it; error messages such as `RasterError::Open`, and
+/// so `/health`, still contain the whole path.
 pub fn display_path(path: &Path) -> String {
     let text = path.display().to_string();
     match text.split_once('?') {
@@ -131,8 +133,8 @@ pub fn display_path(path: &Path) -> String {
 pub fn configure_gdal(config: &RemoteConfig) {
     let yes_no = |value: bool| if value { "YES" } else { "NO" };
     let mut options: Vec<(&str, String)> = vec![
-        // Without it, opening a file lists its "folder", one more request that S3 and most
-        // HTTP servers answer slowly or not at all.
+        // Without it, opening a file also lists its "folder", a request that S3 and most
+        // HTTP servers serve slowly or not at all.
         ("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR".to_owned()),
         ("GDAL_HTTP_TIMEOUT", config.timeout.to_string()),
         (

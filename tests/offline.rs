@@ -213,7 +213,7 @@ fn export_samples() -> Exports {
     }
 }
 
-/// Returns every tile URL of `source` at `zoom` that the server answers with 200, with its body.
+/// Returns every tile path of `source` at `zoom` that the server returns with 200, with its body.
 async fn tiles_at(
     server: &TestServer,
     source: &str,

@@ -1,5 +1,5 @@
-//! Remote imagery over HTTP: a COG on a local range-capable server is read with a bounded
-//! number of range requests, gives the same tiles as the local file, and a server that never
+//! Remote imagery over HTTP. A COG on a local range-capable server is read with a bounded
+//! number of range requests and gives the same tiles as the local file. A server that never
 //! responds is a reported start-up failure, not a hang.
 //!
 //! GDAL's HTTP options are process-wide, so every test here uses the same `[remote]` table.
@@ -133,7 +133,7 @@ async fn remote_tile_reads_few_ranges() {
 
 #[tokio::test]
 async fn silent_remote_server_fails_at_start() {
-    // A server that accepts connections and never answers: GDAL must time out.
+    // A server that accepts connections and never responds: GDAL must time out.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
