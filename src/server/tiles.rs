@@ -470,18 +470,25 @@ async fn render_shared(
     format: TileFormat,
     options: RequestOptions,
 ) -> Result<Option<TileBody>, Problem> {
+    let cache = match &source.backend {
+        Backend::Archive(_) => None,
+        _ => state.tile_cache.clone(),
+    };
+    // Only stored tiles need the revision, which reads the source's file metadata; concurrent
+    // renders are shared whatever it is.
+    let revision = if cache.is_some() {
+        source.revision()
+    } else {
+        0
+    };
     let key = TileKey::new(
         &source.id,
-        source.revision(),
+        revision,
         tile,
         scale,
         format,
         &options.canonical(),
     );
-    let cache = match &source.backend {
-        Backend::Archive(_) => None,
-        _ => state.tile_cache.clone(),
-    };
     let flight_key = key.as_str().to_owned();
     let work = || async move {
         let id = source.id.clone();
