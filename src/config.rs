@@ -96,6 +96,10 @@ pub struct Config {
     pub access: crate::access::AccessConfig,
     /// The PostGIS database whose tables and functions are served.
     pub postgres: Option<crate::postgis::PostgresConfig>,
+    /// The disk tile cache (`[cache]`); off without a `path`.
+    pub cache: crate::cache::CacheConfig,
+    /// How GDAL reads remote files (`[remote]`).
+    pub remote: crate::remote::RemoteConfig,
 }
 
 impl Default for Config {
@@ -121,6 +125,8 @@ impl Default for Config {
             sources: BTreeMap::new(),
             access: crate::access::AccessConfig::default(),
             postgres: None,
+            cache: crate::cache::CacheConfig::default(),
+            remote: crate::remote::RemoteConfig::default(),
         }
     }
 }
@@ -178,7 +184,9 @@ impl Config {
                         .to_owned(),
                 });
             }
-            if source.path.is_relative() && !names_database_object {
+            if crate::remote::is_remote(&source.path) {
+                source.path = crate::remote::gdal_path(&source.path);
+            } else if source.path.is_relative() && !names_database_object {
                 source.path = base.join(&source.path);
             }
         }
@@ -188,6 +196,7 @@ impl Config {
             .chain(std::iter::once(&mut config.styles))
             .chain(config.fonts.iter_mut())
             .chain(config.access.keys_file.iter_mut())
+            .chain(config.cache.path.iter_mut())
         {
             if folder.is_relative() {
                 *folder = base.join(&*folder);

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod archive;
+pub mod cache;
 pub mod collection;
 pub mod config;
 pub mod density;
@@ -16,9 +17,11 @@ pub mod info;
 pub mod limits;
 pub mod logging;
 pub mod map;
+pub mod offline;
 pub mod ogc;
 pub mod postgis;
 pub mod raster;
+pub mod remote;
 pub mod server;
 pub mod source;
 pub mod sprites;

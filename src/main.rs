@@ -44,6 +44,11 @@ enum Command {
     Render(Box<tessera::map::cli::RenderArgs>),
     /// Write a PDF atlas: an overview map, an index and a map page per feature of a layer.
     Atlas(Box<tessera::map::atlas::AtlasArgs>),
+    /// Render the tiles of an area into the disk cache; a second run after an interruption
+    /// renders only what is left.
+    Seed(tessera::offline::SeedArgs),
+    /// Write the tiles of an area into a PMTiles or MBTiles archive for offline use.
+    Export(tessera::offline::ExportArgs),
     /// Print what a file is: CRS, bounds, bands, data type, resolution, overviews, layers.
     Info {
         file: PathBuf,
@@ -72,6 +77,8 @@ fn main() -> ExitCode {
         Command::Key(command) => tessera::access::run_key_command(command),
         Command::Render(args) => tessera::map::cli::run(&args),
         Command::Atlas(args) => tessera::map::atlas::run_and_report(&args),
+        Command::Seed(args) => tessera::offline::run_seed(args),
+        Command::Export(args) => tessera::offline::run_export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -56,6 +56,9 @@ pub struct Source {
     pub backend: Backend,
     /// Access rules: visibility, key groups, private attributes and sensitive points.
     pub access: crate::access::SourceAccess,
+    /// The state (path, size, modification time) of the file when it was read, for sources
+    /// held in memory from start-up; see [`Source::revision`].
+    pub loaded_revision: u64,
 }
 
 /// A file that could not be served, reported at start-up.
@@ -185,6 +188,31 @@ impl Source {
         }
     }
 
+    /// Returns a number that changes when the source's data changes, for cache keys: a hash
+    /// of the size and modification time of its file, or of every scene of a collection.
+    /// Remote files hash their URL only, so a rewritten remote file keeps its revision.
+    pub fn revision(&self) -> u64 {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        match &self.backend {
+            Backend::Collection(collection) => {
+                for scene in collection.scenes() {
+                    hash_file_state(&mut hasher, scene.raster.path());
+                }
+            }
+            Backend::Raster(_) => hash_file_state(&mut hasher, &self.path),
+            // Read once at start-up (archives are held open): the data served is the file as
+            // it was then, whatever the file is now, so the revision is that of the load. A
+            // revision of the file now would store old data under the new file's key, and a
+            // restart would serve it as new.
+            Backend::Vector(_)
+            | Backend::Archive(_)
+            | Backend::Floorplan(_)
+            | Backend::Density(_) => return self.loaded_revision,
+            Backend::Postgis(postgis) => return postgis.revision(),
+        }
+        hasher.digest()
+    }
+
     /// TileJSON 3.0.0 for this source, with tile URLs under `base_url`.
     pub fn tilejson(&self, base_url: &str) -> Value {
         let (minzoom, maxzoom) = self.zoom_range();
@@ -289,6 +317,33 @@ impl Source {
     }
 }
 
+/// Adds the path, size and modification time of `path` to `hasher`. A file that cannot be
+/// read adds its path only, and a remote path (`/vsicurl/`, `/vsis3/`) is never read here.
+/// Returns the revision of the file at `path` as it is now: its path, size and modification
+/// time.
+pub fn file_revision(path: &Path) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hash_file_state(&mut hasher, path);
+    hasher.digest()
+}
+
+fn hash_file_state(hasher: &mut xxhash_rust::xxh3::Xxh3, path: &Path) {
+    hasher.update(path.as_os_str().as_encoded_bytes());
+    if crate::remote::is_remote(path) {
+        return;
+    }
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    hasher.update(&metadata.len().to_le_bytes());
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_nanos());
+    hasher.update(&modified.to_le_bytes());
+}
+
 /// Returns the zoom at which `bounds` spans about two 256-pixel tiles, so that a map opened at
 /// the TileJSON centre shows the whole extent.
 fn fitting_zoom(bounds: &Bbox) -> u8 {
@@ -355,7 +410,7 @@ pub async fn load_catalog(config: &Config) -> (Catalog, Vec<LoadFailure>) {
     let mut catalog = Catalog::default();
     let mut failures = Vec::new();
     let mut fail = |path: &Path, reason: String| {
-        tracing::warn!(path = %path.display(), %reason, "source not served");
+        tracing::warn!(path = %crate::remote::display_path(path), %reason, "source not served");
         failures.push(LoadFailure {
             path: path.to_owned(),
             reason,
@@ -463,7 +518,7 @@ async fn load_configured(
         }
         match open_source(id, source_config).await {
             Ok(source) => {
-                tracing::info!(id = %source.id, path = %source.path.display(), kind = ?source.kind(), "serving");
+                tracing::info!(id = %source.id, path = %crate::remote::display_path(&source.path), kind = ?source.kind(), "serving");
                 catalog.insert(source);
             }
             Err(reason) => fail(&source_config.path, reason),
@@ -514,6 +569,7 @@ fn postgis_source(catalog: &Catalog, config: &Config, postgis: PostgisSource) ->
         .unwrap_or_default();
     Source {
         access,
+        loaded_revision: 0,
         name: configured
             .and_then(|c| c.name.clone())
             .unwrap_or_else(|| id.clone()),
@@ -534,10 +590,13 @@ fn has_extension(path: &Path, extension: &str) -> bool {
 /// Opens one source. The error is a sentence for the start-up report.
 pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Source, String> {
     config::validate_id(id).map_err(|error| error.to_string())?;
-    let path = source_config.path.clone();
-    if !path.exists() {
+    let path = crate::remote::gdal_path(&source_config.path);
+    if !path.exists() && !crate::remote::is_remote(&path) {
         return Err(format!("file not found: {}", path.display()));
     }
+    // Taken before the file is read, so that a change during the read shows as a new
+    // revision at the next start.
+    let loaded_revision = file_revision(&path);
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -623,6 +682,7 @@ pub async fn open_source(id: &str, source_config: &SourceConfig) -> Result<Sourc
         path,
         backend,
         access,
+        loaded_revision,
     })
 }
 

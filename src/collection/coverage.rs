@@ -119,6 +119,7 @@ fn build_coverage(imagery: &Source) -> Result<Source, String> {
         path: imagery.path.clone(),
         backend: Backend::Vector(vector),
         access: imagery.access.derived(&imagery.id),
+        loaded_revision: imagery.revision(),
     })
 }
 

@@ -1,12 +1,13 @@
 //! The GDAL functions that the `gdal` crate 0.19 does not wrap: `GDALWarp` into an existing
-//! dataset and `GDALTranslate` to an in-memory VRT here, and OGR field and geometry access in
-//! `ogr`.
+//! dataset and `GDALTranslate` to an in-memory VRT here, OGR field and geometry access in
+//! `ogr`, and byte ranges of local or remote files in `vsi`.
 //!
 //! This is the one module allowed `unsafe`. Each call passes handles owned by live `Dataset`
 //! or `Feature` values and arguments that outlive the call, and checks every returned pointer.
 #![allow(unsafe_code)]
 
 pub mod ogr;
+pub mod vsi;
 
 use std::ffi::{CStr, CString};
 use std::ptr;

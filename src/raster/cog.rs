@@ -186,6 +186,15 @@ impl CogLayout {
         }
         // A corrupt file can declare any size: a block larger than the limit or past the end
         // of the file is rendered through GDAL instead, which checks it.
+        if crate::remote::is_remote(path) {
+            if size > MAX_STORED_TILE_BYTES {
+                return None;
+            }
+            let bytes = crate::gdal_ffi::vsi::read_range(path, offset, size)
+                .inspect_err(|error| tracing::warn!(%tile, %error, "stored tile not read"))
+                .ok()??;
+            return self.finish_stored_tile(&band, bytes);
+        }
         let file = File::open(path).ok()?;
         let length = file.metadata().ok()?.len();
         let end = offset.checked_add(size as u64)?;
@@ -195,6 +204,15 @@ impl CogLayout {
         }
         let mut bytes = vec![0; size];
         file.read_exact_at(&mut bytes, offset).ok()?;
+        self.finish_stored_tile(&band, bytes)
+    }
+
+    /// Makes a stored block a stand-alone image: JPEG blocks get the file's shared tables.
+    fn finish_stored_tile(
+        &self,
+        band: &gdal::raster::RasterBand,
+        bytes: Vec<u8>,
+    ) -> Option<Vec<u8>> {
         if self.format == TileFormat::Jpeg {
             let tables = band.metadata_item("JPEGTABLES", "TIFF");
             return splice_jpeg_tables(&bytes, tables.as_deref());

@@ -31,6 +31,7 @@ use tower_http::trace::TraceLayer;
 
 pub use self::problem::Problem;
 pub use self::tiles::parse_tile_request;
+pub use self::tiles::render_tile;
 use crate::config::Config;
 use crate::glyphs::GlyphCache;
 use crate::source::{Catalog, LoadFailure};
@@ -53,6 +54,10 @@ pub struct AppState {
     pub access: crate::access::AccessState,
     /// Tiles rendering and waiting per source.
     pub limits: Arc<guard::SourceLimits>,
+    /// The disk tile cache of `[cache]`, if configured and opened.
+    pub tile_cache: Option<Arc<crate::cache::TileCache>>,
+    /// Tiles being rendered now, shared by concurrent requests of the same tile.
+    pub flights: Arc<tiles::TileFlights>,
 }
 
 impl AppState {
@@ -61,7 +66,8 @@ impl AppState {
     pub async fn load(config: Config) -> Result<Self, crate::worker::WorkerError> {
         let started = Instant::now();
         crate::raster::configure_gdal(config.gdal_cache_mb);
-        let (catalog, failures) = crate::source::load_catalog(&config).await;
+        crate::remote::configure_gdal(&config.remote);
+        let (catalog, mut failures) = crate::source::load_catalog(&config).await;
         let sprites = resources::load_sprites(&config.styles).await;
         let workers = Workers::new(config.workers)?;
         let limits = guard::SourceLimits::new(
@@ -70,6 +76,7 @@ impl AppState {
             config.source_concurrency,
             config.source_queue,
         );
+        let tile_cache = tiles::open_tile_cache(&config, &mut failures).await;
         Ok(Self {
             limits: Arc::new(limits),
             catalog: Arc::new(catalog),
@@ -78,6 +85,8 @@ impl AppState {
             glyphs: Arc::new(GlyphCache::new(config.fonts.clone())),
             sprites: Arc::new(sprites),
             access: crate::access::AccessState::new(config.access.clone()),
+            tile_cache,
+            flights: Arc::default(),
             config: Arc::new(config),
             started,
         })

@@ -11,14 +11,17 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 
+
 use super::problem::{Problem, shortened};
 use super::{AppState, base_url, cached_response, cached_response_with_revision};
+use crate::cache::{SingleFlight, TileBody, TileCache, TileKey};
 use crate::collection::Period;
+use crate::config::Config;
 use crate::density::{Filter, HeatmapRequest};
 use crate::enhance::{Applied, EnhanceRequest};
 use crate::format::{Compression, TileFormat};
 use crate::raster::{RenderedTile, Resampling};
-use crate::source::{Backend, Source};
+use crate::source::{Backend, LoadFailure, Source};
 use crate::tile::TileCoord;
 
 /// The last path segment of a tile URL: `y`, an optional `@2x`, and the extension.
@@ -99,11 +102,15 @@ pub(super) struct TileQuery {
 }
 
 /// Inserts the header that lists the enhancement steps applied to the tile.
-fn insert_enhancement_header(response: &mut Response, applied: &Applied) {
-    response.headers_mut().insert(
-        crate::enhance::HEADER,
-        HeaderValue::from_str(&applied.header_value()).expect("the steps are ASCII"),
-    );
+fn insert_enhancement_header(response: &mut Response, header_value: &str) {
+    match HeaderValue::from_str(header_value) {
+        Ok(value) => {
+            response.headers_mut().insert(crate::enhance::HEADER, value);
+        }
+        Err(error) => {
+            tracing::error!(%error, header_value, "enhancement header value is not a valid header");
+        }
+    }
 }
 
 /// `GET /tiles/{source}/{z}/{x}/{name}`.
@@ -235,10 +242,18 @@ pub(super) async fn tile_response(
 
     let accepts_gzip = accepts_gzip(headers);
     let date = options.date;
-    let rendered = render(state, source, tile, scale, format, options).await?;
-    let rendered = rendered.map(|(bytes, compression, enhancement, dropped)| {
-        (bytes, compression, (enhancement, dropped))
+    let rendered = render_shared(state, source, tile, scale, format, options).await?;
+    let rendered = rendered.map(|body| {
+        let TileBody {
+            bytes,
+            compression,
+            enhancement,
+            dropped_features,
+        } = body;
+        (bytes, compression, (enhancement, dropped_features))
     });
+    // Access rules apply after the cache and the shared render, so every request gets its own
+    // view of the same stored tile.
     let rendered = crate::access::restrict_rendered(&state.workers, source, tile, format, rendered)
         .await
         .map_err(|error| {
@@ -287,8 +302,8 @@ pub(super) async fn tile_response(
     if let Some(value) = shown_date_header(source, tile, date) {
         response.headers_mut().insert(SHOWN_DATE, value);
     }
-    if let Some(applied) = enhancement {
-        insert_enhancement_header(&mut response, &applied);
+    if let Some(header_value) = enhancement {
+        insert_enhancement_header(&mut response, &header_value);
     }
     if dropped_features > 0 {
         response.headers_mut().insert(
@@ -386,6 +401,42 @@ pub(super) struct RequestOptions {
     pub(super) postgis: Vec<(String, String)>,
 }
 
+impl RequestOptions {
+    /// Returns the options in one fixed order, for cache keys: two requests with the same
+    /// canonical options get the same bytes.
+    fn canonical(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(resampling) = self.resampling {
+            parts.push(format!("resampling={}", resampling.name()));
+        }
+        if let Some(date) = self.date {
+            parts.push(format!("date={date}"));
+        }
+        if let Some((filter, heat)) = &self.density {
+            if !filter.canonical.is_empty() {
+                parts.push(filter.canonical.clone());
+            }
+            if let Some(radius) = heat.radius_px {
+                parts.push(format!("radius={radius}"));
+            }
+            if let Some(ramp) = heat.ramp {
+                parts.push(format!("ramp={ramp:?}"));
+            }
+        }
+        if self.enhance != EnhanceRequest::Auto {
+            parts.push(format!("enhance={:?}", self.enhance));
+        }
+        // A PostGIS function's parameters choose its features, so they are part of the key;
+        // sorted, so that their order in the URL does not matter.
+        let mut postgis = self.postgis.clone();
+        postgis.sort();
+        for (name, value) in postgis {
+            parts.push(format!("{name}={value:?}"));
+        }
+        parts.join("&")
+    }
+}
+
 fn request_options(source: &Source, query: &TileQuery) -> Result<RequestOptions, Problem> {
     let resampling = match &query.resampling {
         None => None,
@@ -471,6 +522,125 @@ fn parse_date(source: &Source, text: Option<&str>) -> Result<Option<Period>, Pro
 /// The bytes of a tile, their compression, the enhancement applied to imagery, and the count
 /// of vector features left out by `max_features_per_tile`.
 type Rendered = (Bytes, Compression, Option<Applied>, usize);
+
+/// Tiles being rendered now, by cache key, with the result that every waiting request gets.
+pub(crate) type TileFlights = SingleFlight<Result<Option<TileBody>, Problem>>;
+
+/// Opens the disk tile cache of `config` on a blocking thread. A cache that cannot be opened
+/// is reported in `failures` (and so in `/health`), and tiles are served without it.
+pub(super) async fn open_tile_cache(
+    config: &Config,
+    failures: &mut Vec<LoadFailure>,
+) -> Option<Arc<TileCache>> {
+    let cache_config = config.cache.clone();
+    let path = cache_config.path.clone()?;
+    let opened = tokio::task::spawn_blocking(move || TileCache::open(&cache_config)).await;
+    let reason = match opened {
+        Ok(Ok(cache)) => return cache.map(Arc::new),
+        Ok(Err(error)) => error.to_string(),
+        Err(error) => format!("opening the tile cache panicked: {error}"),
+    };
+    tracing::error!(path = %path.display(), %reason, "disk tile cache not used");
+    failures.push(LoadFailure {
+        path,
+        reason: format!("disk tile cache not used: {reason}"),
+    });
+    None
+}
+
+/// Renders `tile` of `source` with the source's default options, through the disk cache
+/// and the shared computations like a tile request: `None` for an empty tile. `tessera
+/// seed` and `tessera export` use it.
+pub async fn render_tile(
+    state: &AppState,
+    source: &Arc<Source>,
+    tile: TileCoord,
+    scale: u32,
+    format: TileFormat,
+) -> Result<Option<TileBody>, Problem> {
+    render_shared(
+        state,
+        source,
+        tile,
+        scale,
+        format,
+        RequestOptions::default(),
+    )
+    .await
+}
+
+/// Returns the tile from the disk cache, or renders it once for every concurrent request of
+/// the same key and stores it. Archives are read directly: they are on disk already.
+async fn render_shared(
+    state: &AppState,
+    source: &Arc<Source>,
+    tile: TileCoord,
+    scale: u32,
+    format: TileFormat,
+    options: RequestOptions,
+) -> Result<Option<TileBody>, Problem> {
+    let cache = match &source.backend {
+        Backend::Archive(_) => None,
+        _ => state.tile_cache.clone(),
+    };
+    // Only stored tiles need the revision, which reads the source's file metadata; concurrent
+    // renders are shared whatever it is.
+    let revision = if cache.is_some() {
+        source.revision()
+    } else {
+        0
+    };
+    let key = TileKey::new(
+        &source.id,
+        revision,
+        tile,
+        scale,
+        format,
+        &options.canonical(),
+    );
+    let flight_key = key.as_str().to_owned();
+    let work = || async move {
+        let id = source.id.clone();
+        if let Some(cache) = &cache {
+            let (cache, key) = (Arc::clone(cache), key.clone());
+            let hit = tokio::task::spawn_blocking(move || cache.get(&key)).await;
+            match hit {
+                Ok(Some(tile)) => {
+                    metrics::counter!("tessera_tile_cache_hits_total", "source" => id).increment(1);
+                    return Ok(tile);
+                }
+                Ok(None) => {
+                    metrics::counter!("tessera_tile_cache_misses_total", "source" => id.clone())
+                        .increment(1);
+                }
+                Err(error) => tracing::error!(%error, "reading the tile cache panicked"),
+            }
+        }
+        metrics::counter!("tessera_tile_renders_total", "source" => id).increment(1);
+        let rendered = render(state, source, tile, scale, format, options).await?;
+        let body = rendered.map(|(bytes, compression, applied, dropped)| TileBody {
+            bytes,
+            compression,
+            enhancement: applied.map(|applied| applied.header_value()),
+            dropped_features: dropped,
+        });
+        if let Some(cache) = cache {
+            let stored = body.clone();
+            let id = source.id.clone();
+            let written =
+                tokio::task::spawn_blocking(move || cache.put(&key, stored.as_ref())).await;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(source = %id, %tile, %error, "tile not stored in the disk cache");
+                }
+                Err(error) => tracing::error!(%error, "writing the tile cache panicked"),
+            }
+        }
+        Ok(body)
+    };
+    state.flights.run(&flight_key, work).await
+}
 
 /// Produces the tile's bytes, their compression and its enhancement, or `None` for an empty
 /// tile.
