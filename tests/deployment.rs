@@ -1,10 +1,12 @@
 //! Deployment beyond one machine: the docker-compose file and its configuration, the
-//! revision trigger script, and two `tessera serve` processes sharing one PostGIS.
+//! revision trigger script, and two `tessera serve` processes sharing one PostGIS and one S3
+//! server.
 //!
 //! The compose file is checked with a YAML parser, because this machine has no
 //! `docker compose` client; where one is present, `docker compose config` checks more.
 
 mod common;
+mod moto_support;
 mod postgis_support;
 
 use std::io::{BufRead, BufReader};
@@ -12,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{TestServer, geodata, repo};
+use moto_support::{start_moto, upload, venv_program};
 use postgis_support::{Schema, database_url, decode_layer};
 use tessera::config::Config;
 use tessera::postgis::PostgresConfig;
@@ -243,6 +246,20 @@ async fn two_processes_give_same_tiles() {
         32652,
         "MULTIPOLYGON",
     );
+    // One object storage for both processes: a COG in a bucket of a local S3 server.
+    let Some(moto_program) = venv_program("moto_server") else {
+        return;
+    };
+    let moto = start_moto(&moto_program).await;
+    let endpoint = format!("127.0.0.1:{}", moto.port);
+    let scene = geodata("sentinel2-29rkh/TCI.tif");
+    upload(
+        &endpoint,
+        "shared",
+        "imagery/TCI.tif",
+        std::fs::read(&scene).expect("scene bytes"),
+    )
+    .await;
     let folder = tempfile::tempdir().expect("temporary folder");
     let config = folder.path().join("tessera.toml");
     std::fs::write(
@@ -255,9 +272,18 @@ async fn two_processes_give_same_tiles() {
             discover = true
             schemas = ["t_two"]
             revision_interval = 0.2
+            [remote]
+            s3_endpoint = "{endpoint}"
+            s3_region = "us-east-1"
+            s3_access_key_id = "testing"
+            s3_secret_access_key = "testing-secret"
+            s3_https = false
+            s3_virtual_hosting = false
             [sources.compounds_wkb]
             table = "t_two.compounds"
             encoder = "tessera"
+            [sources.scene]
+            path = "s3://shared/imagery/TCI.tif"
             "#,
             camps = geodata("nk-prison-camps/camps.geojson").display()
         ),
@@ -300,7 +326,21 @@ async fn two_processes_give_same_tiles() {
             }
         }
     }
+    // Imagery tiles of the scene in the shared bucket, at its centre and first zooms.
+    let (_, _, scene) = get(first.address.clone(), "/tiles/scene.json".to_owned()).await;
+    let scene: serde_json::Value = serde_json::from_slice(&scene).expect("TileJSON of the scene");
+    let minzoom = scene["minzoom"].as_u64().expect("minzoom") as u8;
+    let (scene_lon, scene_lat) = (
+        scene["center"][0].as_f64().expect("centre"),
+        scene["center"][1].as_f64().expect("centre"),
+    );
+    for z in minzoom..minzoom + 3 {
+        let tile = lonlat_to_tile(scene_lon, scene_lat, z);
+        paths.push(format!("/tiles/scene/{}/{}/{}.png", tile.z, tile.x, tile.y));
+    }
+    paths.push("/tiles/scene.json".to_owned());
     let mut with_data = 0;
+    let mut imagery = 0;
     for path in &paths {
         let a = get(first.address.clone(), path.clone()).await;
         let b = get(second.address.clone(), path.clone()).await;
@@ -311,8 +351,16 @@ async fn two_processes_give_same_tiles() {
             .extension()
             .is_some_and(|extension| extension == "pbf");
         with_data += usize::from(a.0 == 200 && is_tile);
+        let is_imagery = std::path::Path::new(path)
+            .extension()
+            .is_some_and(|extension| extension == "png");
+        imagery += usize::from(a.0 == 200 && is_imagery);
     }
     assert!(with_data >= 20, "only {with_data} tiles had data");
+    assert_eq!(
+        imagery, 3,
+        "every imagery tile from the shared bucket was served"
+    );
 
     // A change reaches both processes, which agree on the new ETag.
     let tile = lonlat_to_tile(126.06, 39.57, 9);

@@ -2,83 +2,18 @@
 //! loopback gives the same tiles through `s3://` as the local file.
 //!
 //! `moto_server` comes from the virtual environment that `scripts/setup --test` creates
-//! (`target/venv`); without it the test prints SKIPPED.
+//! (`target/venv`); without it the test prints SKIPPED, or fails when `CI=true`.
 
 mod common;
+mod moto_support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::{TestServer, geodata};
+use moto_support::{start_moto, upload, venv_program};
 use tessera::config::{Config, SourceConfig};
 use tessera::remote::RemoteConfig;
-
-/// Returns a program of the test virtual environment: `$TESSERA_TEST_VENV/bin`, else
-/// `$CARGO_TARGET_DIR/venv/bin`, else `target/venv/bin`.
-fn venv_program(name: &str) -> Option<PathBuf> {
-    let venvs = [
-        std::env::var_os("TESSERA_TEST_VENV").map(PathBuf::from),
-        std::env::var_os("CARGO_TARGET_DIR").map(|dir| PathBuf::from(dir).join("venv")),
-        Some(common::repo().join("target/venv")),
-    ];
-    let found = venvs
-        .into_iter()
-        .flatten()
-        .map(|venv| venv.join("bin").join(name))
-        .find(|program| program.is_file());
-    if found.is_none() {
-        eprintln!("SKIPPED: {name} is not installed: run scripts/setup --test");
-    }
-    found
-}
-
-/// A `moto_server` process, killed when the test ends.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_moto(program: &PathBuf) -> Moto {
-    // A port that was free a moment ago; moto_server cannot be given port 0.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free loopback port")
-        .port();
-    let child = Command::new(program)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server starts");
-    let moto = Moto { child, port };
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
-    let started = Instant::now();
-    while client
-        .get(format!("http://127.0.0.1:{port}/"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "moto_server did not answer within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    moto
-}
 
 #[tokio::test]
 async fn s3_tiles_equal_local_tiles() {
@@ -87,32 +22,14 @@ async fn s3_tiles_equal_local_tiles() {
     };
     let moto = start_moto(&program).await;
     let endpoint = format!("127.0.0.1:{}", moto.port);
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
     let scene = geodata("sentinel2-29rkh/TCI.tif");
-    let created = client
-        .put(format!("http://{endpoint}/tessera"))
-        .send()
-        .await
-        .expect("create bucket");
-    assert!(
-        created.status().is_success(),
-        "bucket: {}",
-        created.status()
-    );
-    let uploaded = client
-        .put(format!("http://{endpoint}/tessera/imagery/scene.tif"))
-        .body(std::fs::read(&scene).expect("scene bytes"))
-        .send()
-        .await
-        .expect("upload");
-    assert!(
-        uploaded.status().is_success(),
-        "upload: {}",
-        uploaded.status()
-    );
+    upload(
+        &endpoint,
+        "tessera",
+        "imagery/scene.tif",
+        std::fs::read(&scene).expect("scene bytes"),
+    )
+    .await;
 
     let source = |path: PathBuf| SourceConfig {
         path,

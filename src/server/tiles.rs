@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 
-
 use super::problem::{Problem, shortened};
 use super::{AppState, base_url, cached_response, cached_response_with_revision};
 use crate::cache::{SingleFlight, TileBody, TileCache, TileKey};
@@ -600,7 +599,7 @@ async fn render_shared(
     );
     let flight_key = key.as_str().to_owned();
     let work = || async move {
-        let id = source.id.clone();
+        let id = metric_label(source);
         if let Some(cache) = &cache {
             let (cache, key) = (Arc::clone(cache), key.clone());
             let hit = tokio::task::spawn_blocking(move || cache.get(&key)).await;
@@ -640,6 +639,15 @@ async fn render_shared(
         Ok(body)
     };
     state.flights.run(&flight_key, work).await
+}
+
+/// Returns the `source` label of a source's metrics. `/metrics` is public, so a private
+/// source counts under `private`, and its id never appears there.
+fn metric_label(source: &Source) -> String {
+    match crate::access::current() {
+        Some(grant) if grant.is_private(source) => "private".to_owned(),
+        _ => source.id.clone(),
+    }
 }
 
 /// Produces the tile's bytes, their compression and its enhancement, or `None` for an empty
