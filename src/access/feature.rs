@@ -1,7 +1,6 @@
-//! What a request without a source's key may see of one feature read straight from the
-//! source's index, for outputs that draw features without going through MVT tiles (static
-//! maps and report pages): the same private attributes are removed and the same sensitive
-//! points are snapped or left out as in [`super::mvt`].
+//! Access rules for single features read straight from a source's index. Static maps and
+//! report pages draw features without MVT tiles, so they apply the rules of [`super::mvt`]
+//! here: private attributes are removed, and sensitive points are snapped or left out.
 
 use geo::{Geometry, Point};
 use serde_json::{Map, Value};
@@ -20,7 +19,7 @@ pub struct FeatureRules {
     drop_sensitive: bool,
 }
 
-/// What becomes of one feature.
+/// The outcome for one feature.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// Drawn where it is.
@@ -32,8 +31,8 @@ pub enum Verdict {
 }
 
 /// Returns the rules for `source`'s features at tile zoom `zoom` (of 256-pixel tiles) in the
-/// current request, or `None` when the request sees everything of it (a key that opens it,
-/// no restriction, or no request at all).
+/// current request, or `None` when the request may read all of it (a key that opens it, no
+/// restriction, or no request at all).
 pub fn feature_rules(source: &Source, zoom: f64) -> Option<FeatureRules> {
     let grant = super::current()?;
     if !source.access.restricts() || grant.sees_everything(source) {
@@ -64,7 +63,7 @@ pub fn hides_heat_map(source: &Source, z: u8) -> bool {
 }
 
 impl FeatureRules {
-    /// Removes the private attributes from `properties` and says where, if anywhere, the
+    /// Removes the private attributes from `properties` and returns where, if anywhere, the
     /// feature with `geometry` (Web Mercator metres) may be drawn. Sensitivity is read before
     /// the attributes are removed, so a private attribute can mark points sensitive.
     pub fn apply(&self, properties: &mut Map<String, Value>, geometry: &Geometry<f64>) -> Verdict {
