@@ -54,8 +54,6 @@ PMTILES_ARCHIVE = "pmtiles-samples/Derna_buildings.pmtiles"
 POSTGIS_LAYER = "wapo-fatal-force-v2/fatal-police-shootings-data.csv"
 # Tessera's configuration for the PostGIS table, with {dsn} for the connection string. The
 # `postgis` encoder builds tiles with ST_AsMVT, as Martin does.
-# NOTE: written from the PostGIS section of the `postgis` branch's README and not yet run:
-# the pair is skipped in a checkout without src/postgis.
 TESSERA_POSTGIS_CONFIG = """
 [postgres]
 url = "{dsn}"
