@@ -112,14 +112,17 @@ class PmtilesFactsTest(unittest.TestCase):
 
 
 class StatusHandler(http.server.BaseHTTPRequestHandler):
-    """Answers /ok/... with 200, /empty/... with 204 and anything else with 404."""
+    """Serves /ok/... with 200, /empty/... with 204 and anything else with 404."""
 
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        status = (
-            200 if self.path.startswith("/ok/") else 204 if self.path.startswith("/empty/") else 404
-        )
+        if self.path.startswith("/ok/"):
+            status = 200
+        elif self.path.startswith("/empty/"):
+            status = 204
+        else:
+            status = 404
         body = b"tile" if status == 200 else b""
         self.send_response(status)
         if status != 204:

@@ -626,5 +626,8 @@ async fn scene_records_sources_and_dates() {
         Some("Contains modified Copernicus Sentinel data 2020")
     );
     let [west, south, east, north] = scene.georeference.lonlat_bounds;
-    assert!(west < -11.43 && east > -11.43 && south < 24.8 && north > 24.8);
+    assert!(west < -11.43, "west {west}");
+    assert!(east > -11.43, "east {east}");
+    assert!(south < 24.8, "south {south}");
+    assert!(north > 24.8, "north {north}");
 }

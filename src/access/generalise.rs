@@ -41,7 +41,7 @@ impl Grid {
         (self.cell_m / (METRES_PER_DEGREE * cos)).min(360.0)
     }
 
-    /// Returns the centre of the cell that holds (`lon`, `lat`).
+    /// Returns the centre of the cell that contains (`lon`, `lat`).
     pub fn snap(self, lon: f64, lat: f64) -> (f64, f64) {
         let (_, centre_lat) = self.row(lat);
         let width = self.column_width(centre_lat);
@@ -51,7 +51,7 @@ impl Grid {
     }
 
     /// Returns `bounds` grown to contain every whole cell it touches, so that the bounds of a
-    /// single point say no more than its cell.
+    /// single point reveal no more than its cell.
     pub fn cover(self, bounds: &Bbox) -> Bbox {
         let height = self.row_height();
         let first_row = (bounds.min_y / height).floor();
@@ -159,8 +159,10 @@ mod tests {
         let grid = Grid::new(2000.0);
         let point = Bbox::new(126.123_456, 39.654_321, 126.123_456, 39.654_321);
         let covered = grid.cover(&point);
-        assert!(covered.min_x <= point.min_x && covered.max_x >= point.max_x);
-        assert!(covered.min_y <= point.min_y && covered.max_y >= point.max_y);
+        assert!(covered.min_x <= point.min_x, "{covered:?}");
+        assert!(covered.max_x >= point.max_x, "{covered:?}");
+        assert!(covered.min_y <= point.min_y, "{covered:?}");
+        assert!(covered.max_y >= point.max_y, "{covered:?}");
         assert!(covered.height() > 0.015, "{covered:?}");
         // Any point of the same cell gives the same bounds.
         let snapped = grid.snap(point.min_x, point.min_y);
@@ -215,7 +217,16 @@ mod tests {
         let (x, y) = snap_tile_point(grid, &bounds, 4096, 1000, 2000);
         let again = snap_tile_point(grid, &bounds, 4096, 1001, 2000);
         // 1 pixel at z8 is about 30 m: both points fall in one 2 km cell, or in neighbours.
-        assert!((x - again.0).abs() <= 140 && (y - again.1).abs() <= 140);
+        assert!(
+            (x - again.0).abs() <= 140,
+            "x moved from {x} to {}",
+            again.0
+        );
+        assert!(
+            (y - again.1).abs() <= 140,
+            "y moved from {y} to {}",
+            again.1
+        );
         assert_eq!((x, y), snap_tile_point(grid, &bounds, 4096, 1000, 2000));
     }
 }

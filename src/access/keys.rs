@@ -107,7 +107,7 @@ enum KeyAction {
         /// Groups or source ids that the key opens, separated by commas.
         #[arg(long, value_delimiter = ',')]
         groups: Vec<String>,
-        /// A note stored beside the hash, such as who holds the key.
+        /// A note stored beside the hash, such as the key's owner.
         #[arg(long)]
         label: Option<String>,
         /// Configuration file whose `[access] keys_file` receives the hash.

@@ -130,7 +130,7 @@ pub async fn scope<F: std::future::Future>(grant: Grant, future: F) -> F::Output
 }
 
 /// Runs the blocking `work` with `grant` as the current grant, for work that a request hands
-/// to another thread; with `None` it runs as outside a request.
+/// to another thread. With `None` it runs as outside a request.
 pub fn with_grant<R>(grant: Option<Grant>, work: impl FnOnce() -> R) -> R {
     match grant {
         Some(grant) => GRANT.sync_scope(grant, work),

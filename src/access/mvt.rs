@@ -32,7 +32,7 @@ struct Rules<'a> {
 
 /// Returns `tile` without the private attributes and exact sensitive points of `access`, or
 /// `None` when no feature is left. `sensitive_zoom` and `cell_m` come from `[access]`;
-/// `density` says that the tile is a density source's.
+/// `density` marks a density source's tile.
 pub fn filter_tile(
     tile_bytes: &[u8],
     access: &SourceAccess,

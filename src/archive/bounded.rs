@@ -20,7 +20,7 @@ use super::pinned::PinnedFile;
 /// written by go-pmtiles inflates to about 1 MiB.
 pub(super) const MAX_DIRECTORY_BYTES: u64 = 8 << 20;
 
-/// Most entries in one directory. The reader holds 24 bytes per entry while a tile is read.
+/// Maximum entries in one directory. The reader keeps 24 bytes per entry while a tile is read.
 pub(super) const MAX_DIRECTORY_ENTRIES: u64 = 500_000;
 
 /// Largest inflated JSON metadata section, in bytes.

@@ -76,7 +76,7 @@ pub struct TileBody {
     pub dropped_features: usize,
 }
 
-/// What identifies one rendered tile: the source and its revision, the tile, its size and
+/// The identity of one rendered tile: the source and its revision, the tile, its size and
 /// format, and the request's canonical options. The Tessera version is part of it too, so
 /// that a new release never serves tiles rendered by an older one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

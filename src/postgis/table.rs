@@ -369,6 +369,9 @@ impl Table {
         } else {
             ""
         };
+        // NOTE: on a table of 10,210 points, tiles with thousands of rows took several times
+        // longer through this query than through Martin's (docs/benchmarks.md). The cause is
+        // not known yet.
         format!(
             "SELECT ST_AsMVT(tile, $4, {extent}, '__tessera_geom'{id_argument}) FROM (\
                SELECT ST_AsMVTGeom({geometry}, ST_TileEnvelope($1, $2, $3), {extent}, {buffer}, true) \

@@ -19,8 +19,8 @@ use crate::source::Catalog;
 /// it gets a 431 (hyper's default is about 400 KiB).
 pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
 
-/// Seconds a client is told to wait (`Retry-After`) after a 503 for a busy source or a
-/// request that ran out of time.
+/// Seconds a client should wait (`Retry-After`) after a 503 for a busy source or a request
+/// that timed out.
 const RETRY_AFTER_SECONDS: u32 = 1;
 
 /// Ends a request that runs longer than `request_timeout` with a 503 and `Retry-After`.
@@ -209,9 +209,9 @@ impl SourceLimits {
     }
 }
 
-/// Three quarters of the pool, rounded up: a pool of four or more keeps a quarter for the other
-/// sources, while a pool of two or three gives one source all of it, since holding a worker
-/// back there would halve the throughput of a server with one busy source.
+/// Returns three quarters of the pool, rounded up. A pool of four or more keeps a quarter for
+/// the other sources. A pool of two or three gives one source all of it, because holding a
+/// worker back there would halve the throughput of a server with one busy source.
 fn default_concurrency(workers: usize) -> usize {
     (workers * 3).div_ceil(4).max(1)
 }
