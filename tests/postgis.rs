@@ -216,14 +216,14 @@ async fn table_tiles_match_file_tiles() {
             "pg_camps",
             false,
             vertices(&camps),
-            &[0_u8, 4, 7, 10, 13, 16][..],
+            &[0_u8, 1, 2, 4, 7, 10, 13, 16][..],
         ),
         (
             "camps",
             "pg_camps_wkb",
             true,
             vertices(&camps),
-            &[0, 4, 7, 10, 13, 16],
+            &[0, 1, 2, 4, 7, 10, 13, 16],
         ),
         (
             "compounds",

@@ -443,7 +443,8 @@ impl PostgisSource {
     }
 
     /// Runs a tile's query on a pooled connection until `deadline`, and cancels it on the
-    /// server when it times out or this future is dropped.
+    /// server when it times out or this future is dropped. Each connection prepares the query
+    /// once and keeps the statement, which saves a round trip and the parsing on every tile.
     async fn run_query(
         &self,
         tile: TileCoord,
@@ -458,11 +459,23 @@ impl PostgisSource {
             seconds: self.database.tile_timeout.as_secs_f64(),
         };
         let mut guard = CancelOnDrop(Some(client.cancel_token()));
-        let result = tokio::time::timeout_at(deadline.into(), client.query(sql, params))
+        let query = async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query(&statement, params).await
+        };
+        let result = tokio::time::timeout_at(deadline.into(), query)
             .await
             .map_err(|_| timeout())?;
         guard.0 = None;
         result.map_err(|error| {
+            // A table altered since the statement was prepared makes PostgreSQL refuse the
+            // statement ("cached plan must not change result type"); the next tile prepares
+            // it again.
+            if error.as_db_error().is_some_and(|db| {
+                db.code() == &tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED
+            }) {
+                client.statement_cache.clear();
+            }
             if error
                 .as_db_error()
                 .is_some_and(|db| db.code() == &tokio_postgres::error::SqlState::QUERY_CANCELED)

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::PostgisError;
 use super::database::{Database, error_reason};
+use crate::tile::ORIGIN_SHIFT;
 use crate::vector::FieldType;
 
 /// The encoder of a table's tiles.
@@ -66,8 +67,11 @@ pub(super) enum ColumnKind {
     /// `real`, `double precision` and `numeric`, read as `double precision`.
     Real,
     Boolean,
+    /// `text`, `varchar`, `char`, `name`, `citext` and `uuid`, read as `text`.
+    String,
     /// Every other type, read as the text of its JSON value: dates and times in ISO 8601,
-    /// arrays and `json` as JSON text, as vector files give them.
+    /// arrays and `json` as JSON text, as vector files give them. `to_json` costs about as
+    /// much as the rest of a point's encoding, so string types skip it.
     Text,
 }
 
@@ -79,6 +83,7 @@ impl ColumnKind {
             "int2" | "int4" | "int8" => Some(Self::Integer),
             "float4" | "float8" | "numeric" => Some(Self::Real),
             "bool" => Some(Self::Boolean),
+            "text" | "varchar" | "bpchar" | "name" | "citext" | "uuid" => Some(Self::String),
             "geometry" | "geography" | "bytea" | "raster" | "box2d" | "box3d" => None,
             _ => Some(Self::Text),
         }
@@ -88,7 +93,7 @@ impl ColumnKind {
         match self {
             Self::Integer | Self::Real => FieldType::Number,
             Self::Boolean => FieldType::Boolean,
-            Self::Text => FieldType::String,
+            Self::String | Self::Text => FieldType::String,
         }
     }
 
@@ -99,6 +104,7 @@ impl ColumnKind {
             Self::Integer => format!("{quoted}::bigint AS {quoted}"),
             Self::Real => format!("{quoted}::double precision AS {quoted}"),
             Self::Boolean => format!("{quoted} AS {quoted}"),
+            Self::String => format!("{quoted}::text AS {quoted}"),
             Self::Text => format!("to_json({quoted}) #>> '{{}}' AS {quoted}"),
         }
     }
@@ -338,13 +344,24 @@ impl Table {
 
     /// Returns the SQL filter that uses the geometry column's spatial index: the tile's envelope with its
     /// buffer, transformed to the column's SRID. `$1`, `$2` and `$3` are z, x and y.
+    ///
+    /// The buffered envelope of a tile on the edge of the world reaches past ±180°, which
+    /// PROJ wraps to the other side: the envelope of tile 1/0/0 in degrees would then run from
+    /// 2.8° E to 177.2° E and miss the Americas. So the envelope is clipped to the Web
+    /// Mercator square before it is transformed.
     fn tile_filter(&self, buffer: u32, extent: u32) -> String {
         let margin = f64::from(buffer) / f64::from(extent);
         let envelope = format!("ST_TileEnvelope($1, $2, $3, margin => {margin:?})");
         let envelope = if self.srid == 3857 {
             envelope
         } else {
-            format!("ST_Transform({envelope}, {})", self.srid)
+            format!(
+                "ST_Transform(ST_ClipByBox2D({envelope}, \
+                   ST_MakeEnvelope({min}, {min}, {max}, {max})::box2d), {srid})",
+                min = -ORIGIN_SHIFT,
+                max = ORIGIN_SHIFT,
+                srid = self.srid
+            )
         };
         format!("{} && {envelope}", quote(&self.geometry_column))
     }
@@ -369,9 +386,6 @@ impl Table {
         } else {
             ""
         };
-        // NOTE: on a table of 10,210 points, tiles with thousands of rows took several times
-        // longer through this query than through Martin's (docs/benchmarks.md). The cause is
-        // not known yet.
         format!(
             "SELECT ST_AsMVT(tile, $4, {extent}, '__tessera_geom'{id_argument}) FROM (\
                SELECT ST_AsMVTGeom({geometry}, ST_TileEnvelope($1, $2, $3), {extent}, {buffer}, true) \
@@ -439,8 +453,9 @@ mod tests {
             geometry_type: "POINT".to_owned(),
             id_column: id_column.map(str::to_owned),
             columns: vec![
-                ("name".to_owned(), ColumnKind::Text),
+                ("name".to_owned(), ColumnKind::String),
                 ("prisoners".to_owned(), ColumnKind::Integer),
+                ("opened".to_owned(), ColumnKind::Text),
             ],
         }
     }
@@ -480,7 +495,8 @@ mod tests {
             ("numeric", Some(ColumnKind::Real)),
             ("float8", Some(ColumnKind::Real)),
             ("bool", Some(ColumnKind::Boolean)),
-            ("text", Some(ColumnKind::Text)),
+            ("text", Some(ColumnKind::String)),
+            ("varchar", Some(ColumnKind::String)),
             ("timestamptz", Some(ColumnKind::Text)),
             ("jsonb", Some(ColumnKind::Text)),
             ("geometry", None),
@@ -497,9 +513,12 @@ mod tests {
         let sql = stored_4326.mvt_sql(64, 4096);
         assert!(sql.contains("ST_Transform(\"geom\", 3857)"), "{sql}");
         assert!(
-            sql.contains("ST_Transform(ST_TileEnvelope($1, $2, $3, margin => 0.015625), 4326)"),
+            sql.contains(
+                "ST_Transform(ST_ClipByBox2D(ST_TileEnvelope($1, $2, $3, margin => 0.015625), "
+            ),
             "{sql}"
         );
+        assert!(sql.contains("::box2d), 4326)"), "{sql}");
         let stored_3857 = table(3857, None);
         let sql = stored_3857.wkb_sql(64, 4096);
         assert!(!sql.contains("ST_Transform"), "{sql}");
@@ -511,8 +530,9 @@ mod tests {
         let sql = table(4326, Some("fid")).mvt_sql(64, 4096);
         assert!(sql.contains("\"fid\"::bigint AS \"__tessera_id\""), "{sql}");
         assert!(sql.contains("'__tessera_geom', '__tessera_id')"), "{sql}");
+        assert!(sql.contains("\"name\"::text AS \"name\""), "{sql}");
         assert!(
-            sql.contains("to_json(\"name\") #>> '{}' AS \"name\""),
+            sql.contains("to_json(\"opened\") #>> '{}' AS \"opened\""),
             "{sql}"
         );
         assert!(

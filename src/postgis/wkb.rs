@@ -47,7 +47,7 @@ pub(super) fn features(
                     .filter(|value| value.is_finite())
                     .map(PropertyValue::Double),
                 ColumnKind::Boolean => row.get::<_, Option<bool>>(column).map(PropertyValue::Bool),
-                ColumnKind::Text => row
+                ColumnKind::String | ColumnKind::Text => row
                     .get::<_, Option<String>>(column)
                     .map(PropertyValue::String),
             };
