@@ -1,6 +1,7 @@
-//! The disk tile cache and shared computations, through the real server: hits after misses,
-//! eviction, invalidation when the file changes, corrupt entries, a restart, and one render
-//! for many concurrent requests of a missing tile.
+//! The disk and memory tile caches and shared computations, through the real server: hits
+//! after misses, eviction, invalidation when the file changes, corrupt entries, a restart,
+//! the gzip form kept in memory, and one render for many concurrent requests of a missing
+//! tile. The disk tests turn the memory cache off, so that every repeat reaches the disk.
 
 mod common;
 
@@ -25,6 +26,7 @@ async fn serve(paths: Vec<PathBuf>, cache: Option<&Path>, max_mb: u64) -> TestSe
         cache: CacheConfig {
             path: cache.map(Path::to_owned),
             max_mb,
+            memory_mb: 0,
         },
         ..Config::default()
     })
@@ -279,7 +281,7 @@ async fn cache_evicts_over_size_limit() {
 
 /// Requests one missing tile 50 times at once while the only worker is busy, so that every
 /// request arrives before the first render can finish, and counts the renders.
-async fn concurrent_requests_render_once(source: &str, cache: Option<&Path>) {
+async fn concurrent_requests_render_once(source: &str, cache: Option<&Path>, memory_mb: u64) {
     let data = tempfile::tempdir().expect("data folder");
     let scene = scene_copy(data.path(), source);
     let server = TestServer::start(Config {
@@ -288,6 +290,7 @@ async fn concurrent_requests_render_once(source: &str, cache: Option<&Path>) {
         cache: CacheConfig {
             path: cache.map(Path::to_owned),
             max_mb: 64,
+            memory_mb,
         },
         ..Config::default()
     })
@@ -334,10 +337,114 @@ async fn concurrent_requests_render_once(source: &str, cache: Option<&Path>) {
 #[tokio::test]
 async fn concurrent_misses_render_once_with_cache() {
     let cache = tempfile::tempdir().expect("cache folder");
-    concurrent_requests_render_once("flight-cached", Some(cache.path())).await;
+    concurrent_requests_render_once("flight-cached", Some(cache.path()), 0).await;
 }
 
 #[tokio::test]
 async fn concurrent_misses_render_once_without_cache() {
-    concurrent_requests_render_once("flight-uncached", None).await;
+    concurrent_requests_render_once("flight-uncached", None, 0).await;
+}
+
+#[tokio::test]
+async fn concurrent_misses_render_once_in_memory() {
+    concurrent_requests_render_once("flight-memory", None, 64).await;
+}
+
+/// Serves `paths` with the default caches: memory on, disk off.
+async fn serve_with_memory_cache(paths: Vec<PathBuf>) -> TestServer {
+    let server = TestServer::start(Config {
+        paths,
+        ..Config::default()
+    })
+    .await;
+    assert!(
+        server.state.memory_cache.is_some(),
+        "the memory cache is on by default"
+    );
+    assert!(server.state.tile_cache.is_none());
+    server
+}
+
+#[tokio::test]
+async fn memory_cache_serves_repeats_and_sees_changes() {
+    let data = tempfile::tempdir().expect("data folder");
+    let scene = scene_copy(data.path(), "memory-hit");
+    let server = serve_with_memory_cache(vec![scene.clone()]).await;
+    let url = centre_tile(&server, "memory-hit", "png").await;
+
+    let first = tile_bytes(&server, &url).await;
+    let second = tile_bytes(&server, &url).await;
+    assert_eq!(second, first, "the kept tile has the rendered bytes");
+    assert_eq!(
+        renders(&server, "memory-hit").await,
+        1,
+        "one render for two requests"
+    );
+    assert_eq!(
+        counter(&server, "tessera_tile_memory_hits_total", "memory-hit").await,
+        1
+    );
+    tile_bytes(&server, &format!("{url}?resampling=nearest")).await;
+    assert_eq!(
+        renders(&server, "memory-hit").await,
+        2,
+        "other options are another tile"
+    );
+
+    // A new modification time changes the source's revision, so the kept tile is not used.
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&scene)
+        .expect("open the copy");
+    file.set_modified(SystemTime::now() + Duration::from_secs(5))
+        .expect("touch the copy");
+    drop(file);
+    assert_eq!(tile_bytes(&server, &url).await, first);
+    assert_eq!(
+        renders(&server, "memory-hit").await,
+        3,
+        "touched file renders again"
+    );
+}
+
+#[tokio::test]
+async fn memory_cache_keeps_the_gzip_form_of_vector_tiles() {
+    use std::io::Read;
+
+    let camps = geodata("nk-prison-camps/camps.geojson");
+    let server = serve_with_memory_cache(vec![camps]).await;
+    // Camp 14, Kaechon.
+    let tile = tessera::tile::lonlat_to_tile(126.062_155_6, 39.571_705_8, 8);
+    let url = format!("/tiles/camps/{}/{}/{}.pbf", tile.z, tile.x, tile.y);
+    // The test client would inflate the body itself.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .no_gzip()
+        .build()
+        .expect("http client");
+    let gzipped = |server: &TestServer| {
+        let request = client
+            .get(server.url(&url))
+            .header("Accept-Encoding", "gzip");
+        async move {
+            let response = request.send().await.expect("response");
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.headers()["content-encoding"], "gzip");
+            response.bytes().await.expect("body").to_vec()
+        }
+    };
+    let first = gzipped(&server).await;
+    let second = gzipped(&server).await;
+    assert_eq!(second, first, "the kept gzip form is sent again");
+    let plain = tile_bytes(&server, &url).await;
+    assert_eq!(
+        renders(&server, "camps").await,
+        1,
+        "three requests, one render"
+    );
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(first.as_slice())
+        .read_to_end(&mut inflated)
+        .expect("gunzip the kept form");
+    assert_eq!(inflated, plain, "the gzip form holds the tile's bytes");
 }

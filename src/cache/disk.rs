@@ -317,6 +317,7 @@ mod tests {
         let config = CacheConfig {
             path: Some(folder.to_owned()),
             max_mb,
+            memory_mb: 0,
         };
         TileCache::open(&config)
             .expect("cache opens")

@@ -1,12 +1,13 @@
-//! Rendered tiles kept on disk and shared computations of missing tiles.
+//! Rendered tiles kept in memory and on disk, and shared computations of missing tiles.
 //!
-//! `disk` stores tiles under `[cache] path`, evicts the least recently used ones above
+//! `memory` keeps recent tiles, and the gzip form of vector tiles, under `memory_mb`; `disk` stores tiles under `[cache] path`, evicts the least recently used ones above
 //! `max_mb` and survives a restart; `entry` is the file format of one tile with a checksum;
 //! `flight` makes concurrent requests of one missing tile share a single computation.
 
 mod disk;
 mod entry;
 mod flight;
+mod memory;
 
 use std::path::PathBuf;
 
@@ -16,6 +17,7 @@ use thiserror::Error;
 
 pub use self::disk::TileCache;
 pub use self::flight::SingleFlight;
+pub use self::memory::{MemoryCache, SharedTile};
 use crate::format::{Compression, TileFormat};
 use crate::tile::TileCoord;
 
@@ -54,6 +56,8 @@ pub struct CacheConfig {
     /// Largest total size of the cached tiles, in MiB; the least recently used are removed
     /// above it.
     pub max_mb: u64,
+    /// Largest total size of the tiles kept in memory, in MiB; 0 turns the memory cache off.
+    pub memory_mb: u64,
 }
 
 impl Default for CacheConfig {
@@ -61,6 +65,7 @@ impl Default for CacheConfig {
         Self {
             path: None,
             max_mb: 1024,
+            memory_mb: 64,
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct AppState {
     pub limits: Arc<guard::SourceLimits>,
     /// The disk tile cache of `[cache]`, if configured and opened.
     pub tile_cache: Option<Arc<crate::cache::TileCache>>,
+    /// The memory tile cache of `[cache] memory_mb`, unless it is 0.
+    pub memory_cache: Option<crate::cache::MemoryCache>,
     /// Tiles being rendered now, shared by concurrent requests of the same tile.
     pub flights: Arc<tiles::TileFlights>,
 }
@@ -86,6 +88,7 @@ impl AppState {
             sprites: Arc::new(sprites),
             access: crate::access::AccessState::new(config.access.clone()),
             tile_cache,
+            memory_cache: crate::cache::MemoryCache::new(config.cache.memory_mb),
             flights: Arc::default(),
             config: Arc::new(config),
             started,

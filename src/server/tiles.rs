@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::problem::{Problem, shortened};
 use super::{AppState, base_url, cached_response, cached_response_with_revision};
-use crate::cache::{SingleFlight, TileBody, TileCache, TileKey};
+use crate::cache::{SharedTile, SingleFlight, TileBody, TileCache, TileKey};
 use crate::collection::Period;
 use crate::config::Config;
 use crate::density::{Filter, HeatmapRequest};
@@ -241,8 +241,13 @@ pub(super) async fn tile_response(
 
     let accepts_gzip = accepts_gzip(headers);
     let date = options.date;
-    let rendered = render_shared(state, source, tile, scale, format, options).await?;
-    let rendered = rendered.map(|body| {
+    let SharedTile { body, gzipped } =
+        render_shared(state, source, tile, scale, format, options).await?;
+    // The bytes as stored, to tell whether the access rules below changed them.
+    let stored = body
+        .as_ref()
+        .map(|body| (body.bytes.as_ptr().addr(), body.bytes.len()));
+    let rendered = body.map(|body| {
         let TileBody {
             bytes,
             compression,
@@ -268,10 +273,12 @@ pub(super) async fn tile_response(
         );
         return Ok(response);
     };
+    let unchanged = stored == Some((bytes.as_ptr().addr(), bytes.len()));
     let (bytes, compression) = match (compression, format, accepts_gzip) {
-        (Compression::None, TileFormat::Mvt, true) => {
-            (Bytes::from(crate::vector::gzip(&bytes)), Compression::Gzip)
-        }
+        (Compression::None, TileFormat::Mvt, true) => match gzipped.filter(|_| unchanged) {
+            Some(gzipped) => (gzipped, Compression::Gzip),
+            None => (gzip_tile(&state.workers, bytes).await?, Compression::Gzip),
+        },
         (Compression::Gzip, _, false) => {
             let inflated = state.workers.run(move || gunzip(&bytes)).await;
             let inflated = inflated.map_err(|error| Problem::internal(error.to_string()))?;
@@ -523,7 +530,7 @@ fn parse_date(source: &Source, text: Option<&str>) -> Result<Option<Period>, Pro
 type Rendered = (Bytes, Compression, Option<Applied>, usize);
 
 /// Tiles being rendered now, by cache key, with the result that every waiting request gets.
-pub(crate) type TileFlights = SingleFlight<Result<Option<TileBody>, Problem>>;
+pub(crate) type TileFlights = SingleFlight<Result<SharedTile, Problem>>;
 
 /// Opens the disk tile cache of `config` on a blocking thread. A cache that cannot be opened
 /// is reported in `failures` (and so in `/health`), and tiles are served without it.
@@ -566,10 +573,12 @@ pub async fn render_tile(
         RequestOptions::default(),
     )
     .await
+    .map(|shared| shared.body)
 }
 
-/// Returns the tile from the disk cache, or renders it once for every concurrent request of
-/// the same key and stores it. Archives are read directly: they are on disk already.
+/// Returns the tile from the memory or disk cache, or renders it once for every concurrent
+/// request of the same key and stores it. Archives are read directly: they are on disk and
+/// mapped in memory already.
 async fn render_shared(
     state: &AppState,
     source: &Arc<Source>,
@@ -577,14 +586,14 @@ async fn render_shared(
     scale: u32,
     format: TileFormat,
     options: RequestOptions,
-) -> Result<Option<TileBody>, Problem> {
-    let cache = match &source.backend {
-        Backend::Archive(_) => None,
-        _ => state.tile_cache.clone(),
+) -> Result<SharedTile, Problem> {
+    let (memory, disk) = match &source.backend {
+        Backend::Archive(_) => (None, None),
+        _ => (state.memory_cache.clone(), state.tile_cache.clone()),
     };
     // Only stored tiles need the revision, which reads the source's file metadata; concurrent
     // renders are shared whatever it is.
-    let revision = if cache.is_some() {
+    let revision = if memory.is_some() || disk.is_some() {
         source.revision()
     } else {
         0
@@ -597,48 +606,104 @@ async fn render_shared(
         format,
         &options.canonical(),
     );
+    if let Some(kept) = memory.as_ref().and_then(|memory| memory.get(&key)) {
+        metrics::counter!("tessera_tile_memory_hits_total", "source" => metric_label(source))
+            .increment(1);
+        return Ok((*kept).clone());
+    }
     let flight_key = key.as_str().to_owned();
     let work = || async move {
-        let id = metric_label(source);
-        if let Some(cache) = &cache {
-            let (cache, key) = (Arc::clone(cache), key.clone());
-            let hit = tokio::task::spawn_blocking(move || cache.get(&key)).await;
-            match hit {
-                Ok(Some(tile)) => {
-                    metrics::counter!("tessera_tile_cache_hits_total", "source" => id).increment(1);
-                    return Ok(tile);
-                }
-                Ok(None) => {
-                    metrics::counter!("tessera_tile_cache_misses_total", "source" => id.clone())
-                        .increment(1);
-                }
-                Err(error) => tracing::error!(%error, "reading the tile cache panicked"),
+        let body =
+            stored_or_rendered(state, source, &key, disk, tile, scale, format, options).await?;
+        let Some(memory) = memory else {
+            return Ok(SharedTile {
+                body,
+                gzipped: None,
+            });
+        };
+        // Nearly every client of vector tiles accepts gzip, so the cache keeps that form too.
+        let gzipped = match &body {
+            Some(body)
+                if format == TileFormat::Mvt
+                    && body.compression == Compression::None
+                    && !body.bytes.is_empty() =>
+            {
+                Some(gzip_tile(&state.workers, body.bytes.clone()).await?)
             }
-        }
-        metrics::counter!("tessera_tile_renders_total", "source" => id).increment(1);
-        let rendered = render(state, source, tile, scale, format, options).await?;
-        let body = rendered.map(|(bytes, compression, applied, dropped)| TileBody {
-            bytes,
-            compression,
-            enhancement: applied.map(|applied| applied.header_value()),
-            dropped_features: dropped,
-        });
-        if let Some(cache) = cache {
-            let stored = body.clone();
-            let id = source.id.clone();
-            let written =
-                tokio::task::spawn_blocking(move || cache.put(&key, stored.as_ref())).await;
-            match written {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(source = %id, %tile, %error, "tile not stored in the disk cache");
-                }
-                Err(error) => tracing::error!(%error, "writing the tile cache panicked"),
-            }
-        }
-        Ok(body)
+            _ => None,
+        };
+        let shared = SharedTile { body, gzipped };
+        memory.insert(&key, Arc::new(shared.clone()));
+        Ok(shared)
     };
     state.flights.run(&flight_key, work).await
+}
+
+/// Returns the tile from the disk cache, or renders it and stores it there.
+#[allow(clippy::too_many_arguments)]
+async fn stored_or_rendered(
+    state: &AppState,
+    source: &Arc<Source>,
+    key: &TileKey,
+    disk: Option<Arc<TileCache>>,
+    tile: TileCoord,
+    scale: u32,
+    format: TileFormat,
+    options: RequestOptions,
+) -> Result<Option<TileBody>, Problem> {
+    let id = metric_label(source);
+    if let Some(cache) = &disk {
+        let (cache, key) = (Arc::clone(cache), key.clone());
+        let hit = tokio::task::spawn_blocking(move || cache.get(&key)).await;
+        match hit {
+            Ok(Some(tile)) => {
+                metrics::counter!("tessera_tile_cache_hits_total", "source" => id).increment(1);
+                return Ok(tile);
+            }
+            Ok(None) => {
+                metrics::counter!("tessera_tile_cache_misses_total", "source" => id.clone())
+                    .increment(1);
+            }
+            Err(error) => tracing::error!(%error, "reading the tile cache panicked"),
+        }
+    }
+    metrics::counter!("tessera_tile_renders_total", "source" => id).increment(1);
+    let rendered = render(state, source, tile, scale, format, options).await?;
+    let body = rendered.map(|(bytes, compression, applied, dropped)| TileBody {
+        bytes,
+        compression,
+        enhancement: applied.map(|applied| applied.header_value()),
+        dropped_features: dropped,
+    });
+    if let Some(cache) = disk {
+        let stored = body.clone();
+        let (id, key) = (source.id.clone(), key.clone());
+        let written = tokio::task::spawn_blocking(move || cache.put(&key, stored.as_ref())).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(source = %id, %tile, %error, "tile not stored in the disk cache");
+            }
+            Err(error) => tracing::error!(%error, "writing the tile cache panicked"),
+        }
+    }
+    Ok(body)
+}
+
+/// Tiles up to this size are compressed on the request's own thread; larger ones (a tile of
+/// thousands of points takes milliseconds) on the worker pool, so that they do not hold up
+/// the other requests of an async thread.
+const INLINE_GZIP_BYTES: usize = 64 * 1024;
+
+/// Compresses an MVT tile with gzip for the client.
+async fn gzip_tile(workers: &crate::worker::Workers, bytes: Bytes) -> Result<Bytes, Problem> {
+    if bytes.len() <= INLINE_GZIP_BYTES {
+        return Ok(Bytes::from(crate::vector::gzip(&bytes)));
+    }
+    workers
+        .run(move || Bytes::from(crate::vector::gzip(&bytes)))
+        .await
+        .map_err(|error| Problem::internal(error.to_string()))
 }
 
 /// Returns the `source` label of a source's metrics. `/metrics` is public, so a private
