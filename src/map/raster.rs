@@ -239,15 +239,12 @@ pub fn encode(pixmap: &Pixmap, scene: &Scene, format: OutputFormat) -> Result<Ve
                 ]
             })
             .collect();
-        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY);
-        image::ImageEncoder::write_image(
-            encoder,
-            &rgb,
-            width,
-            height,
-            image::ExtendedColorType::Rgb8,
-        )
-        .map_err(failed)?;
+        bytes = crate::raster::encode::encode_jpeg(&rgb, width, height, JPEG_QUALITY).map_err(
+            |error| MapError::Encode {
+                format,
+                message: error.to_string(),
+            },
+        )?;
     } else {
         let encoder = image::codecs::png::PngEncoder::new_with_quality(
             &mut bytes,
