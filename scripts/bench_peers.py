@@ -9,6 +9,11 @@ pair serves one data set from Tessera and from one peer, both on 127.0.0.1:
 - mbtiles: tileserver-gl-light and Tessera read raster tiles from the same MBTiles archive.
 - postgis: Martin and Tessera encode vector tiles from the same PostGIS table.
 
+Each pair runs twice by default: once with both servers as installed (Tessera keeps rendered
+tiles in memory, and so does Martin), and once with their tile caches off (Tessera's
+`[cache] memory_mb = 0`, Martin's `--cache-size 0`), which measures rendering itself. TiTiler
+and tileserver-gl-light keep no tile cache, so they run the same way in both.
+
 Tile lists are drawn once per pair from the data's extent with a fixed seed, so every run
 requests the same tiles in the same order. For each pair both servers are started, timed
 from process start to their first tile, warmed with one request per tile, then loaded in
@@ -399,6 +404,36 @@ def run_pair(pair, tiles, seconds, out):
 
 
 # Pairs
+
+
+def without_tile_caches(pair, out):
+    """Returns a copy of `pair` whose servers keep no tile cache: Tessera with
+    `[cache] memory_mb = 0` added to its configuration, Martin with `--cache-size 0`."""
+    servers = []
+    for server in pair["servers"]:
+        command = list(server.command)
+        if server.name.startswith("tessera-"):
+            config = out / "data" / f"{server.name}-caches-off.toml"
+            if "--config" in command:
+                at = command.index("--config") + 1
+                base = Path(command[at]).read_text()
+                command[at] = str(config)
+            else:
+                base = ""
+                command[4:4] = ["--config", str(config)]
+            config.parent.mkdir(parents=True, exist_ok=True)
+            config.write_text(base.rstrip() + "\n\n[cache]\nmemory_mb = 0\n")
+        elif server.name.startswith("martin-"):
+            command += ["--cache-size", "0"]
+        servers.append(
+            Server(f"{server.name}-caches-off", command, server.tile_url, server.env, server.cwd)
+        )
+    return dict(pair, servers=servers, caches="off")
+
+
+def pair_label(pair):
+    """Names a pair in the report: its name, and whether the tile caches were off."""
+    return pair["name"] if pair.get("caches", "default") == "default" else f"{pair['name']}, caches off"
 
 
 def tessera_server(name, tessera, paths, tile_url, config=None):
@@ -815,7 +850,7 @@ def render_markdown(results):
             ratio = mine["rps"] / theirs["rps"] if theirs["rps"] else float("inf")
             verdict = "met" if ratio >= minimum else "**missed**"
             lines.append(
-                f"| {pair['name']} | {connections} | {mine['rps']:.1f} | {theirs['rps']:.1f} | {ratio:.2f} | "
+                f"| {pair_label(pair)} | {connections} | {mine['rps']:.1f} | {theirs['rps']:.1f} | {ratio:.2f} | "
                 f"{target}: {verdict} | {mine['p50_ms']:.2f} / {mine['p95_ms']:.2f} / {mine['p99_ms']:.2f} | "
                 f"{theirs['p50_ms']:.2f} / {theirs['p95_ms']:.2f} / {theirs['p99_ms']:.2f} | "
                 f"{format_statuses(mine['non_2xx'])} | {format_statuses(theirs['non_2xx'])} | "
@@ -831,7 +866,7 @@ def render_markdown(results):
             server = pair["servers"][name]
             colds = ", ".join(f"{ms:.0f}" for ms in server["cold_start_ms"])
             lines.append(
-                f"| {pair['name']} | {name} | {pair['tiles']} | {format_statuses(server['warm_statuses'])} | "
+                f"| {pair_label(pair)} | {name} | {pair['tiles']} | {format_statuses(server['warm_statuses'])} | "
                 f"{server['mean_bytes']:.0f} | {server['peak_memory_kib'] / 1024:.0f} | {colds} |"
             )
     checks = []
@@ -841,7 +876,7 @@ def render_markdown(results):
         p99 = server["runs"][str(CONNECTIONS[-1])]["p99_ms"]
         memory = server["peak_memory_kib"] / 1024
         checks.append(
-            f"| {pair['name']} | {p99:.2f} ms: {'met' if p99 < P99_TARGET_MS else '**missed**'} | "
+            f"| {pair_label(pair)} | {p99:.2f} ms: {'met' if p99 < P99_TARGET_MS else '**missed**'} | "
             f"{memory:.0f} MiB: {'met' if memory * 1.048576 < MEMORY_TARGET_MB else '**missed**'} |"
         )
     lines += [
@@ -944,6 +979,12 @@ def main():
         help="comma-separated pairs to run: cog, pmtiles, mbtiles, postgis",
     )
     parser.add_argument(
+        "--caches",
+        choices=("both", "default", "off"),
+        default="both",
+        help="run each pair with the servers' tile caches as installed, off, or both (default)",
+    )
+    parser.add_argument(
         "--postgres-port",
         type=int,
         default=54303,
@@ -988,12 +1029,19 @@ def main():
                 cluster = Cluster(args.postgres_folder, args.postgres_port)
                 cluster.start()
                 pairs += postgis_pair(args, args.out, cluster)
+        modes = []
         for pair in pairs:
+            if args.caches in ("both", "default"):
+                modes.append(dict(pair, caches="default"))
+            if args.caches in ("both", "off"):
+                modes.append(without_tile_caches(pair, args.out))
+        for pair in modes:
             log(
-                f"{pair['name']}: {len(pair['tiles'])} tiles, load average {os.getloadavg()[0]:.2f}"
+                f"{pair_label(pair)}: {len(pair['tiles'])} tiles, load average {os.getloadavg()[0]:.2f}"
             )
             figures = run_pair(pair, pair["tiles"], args.seconds, args.out)
             figures["order"] = [server.name for server in pair["servers"]]
+            figures["caches"] = pair["caches"]
             results["pairs"].append(figures)
             (args.out / "results.json").write_text(json.dumps(results, indent=2))
     finally:

@@ -225,6 +225,50 @@ class RenderMarkdownTest(unittest.TestCase):
         self.assertIn("| 2 x 500 |", markdown)
         self.assertIn("| 90, 95, 100 |", markdown)
 
+    def test_caches_off_in_label(self):
+        results = self.results(300.0, 100.0)
+        results["pairs"][0]["caches"] = "off"
+        markdown = bench_peers.render_markdown(results)
+        self.assertIn("| mbtiles, caches off | 1 | 300.0 | 100.0 | 3.00 |", markdown)
+
+
+class WithoutTileCachesTest(unittest.TestCase):
+    def test_turns_off_tessera_and_martin_caches(self):
+        with tempfile.TemporaryDirectory() as out:
+            out = Path(out)
+            config = out / "given.toml"
+            config.write_text('[sources.a]\ntable = "public.a"\n')
+            pair = {
+                "name": "postgis",
+                "servers": [
+                    bench_peers.tessera_server(
+                        "tessera-postgis", Path("/bin/tessera"), [], str, config=config
+                    ),
+                    bench_peers.Server("martin-postgis", ["martin", "postgresql://db"], str),
+                ],
+            }
+            off = bench_peers.without_tile_caches(pair, out)
+            tessera, martin = off["servers"]
+            self.assertEqual(off["caches"], "off")
+            self.assertEqual(tessera.name, "tessera-postgis-caches-off")
+            written = Path(tessera.command[tessera.command.index("--config") + 1])
+            self.assertEqual(
+                written.read_text(),
+                '[sources.a]\ntable = "public.a"\n\n[cache]\nmemory_mb = 0\n',
+            )
+            self.assertEqual(martin.command[-2:], ["--cache-size", "0"])
+            self.assertEqual(pair["servers"][1].command, ["martin", "postgresql://db"])
+
+    def test_adds_a_configuration_to_served_paths(self):
+        with tempfile.TemporaryDirectory() as out:
+            out = Path(out)
+            server = bench_peers.tessera_server("tessera-cog-png", Path("/bin/tessera"), [out], str)
+            off = bench_peers.without_tile_caches({"name": "cog-png", "servers": [server]}, out)
+            command = off["servers"][0].command
+            self.assertEqual(command[4], "--config")
+            self.assertEqual(command[-1], str(out))
+            self.assertIn("memory_mb = 0", Path(command[5]).read_text())
+
 
 if __name__ == "__main__":
     unittest.main()
