@@ -1,7 +1,9 @@
-//! The disk and memory tile caches and shared computations, through the real server: hits
-//! after misses, eviction, invalidation when the file changes, corrupt entries, a restart,
-//! the gzip form kept in memory, and one render for many concurrent requests of a missing
-//! tile. The disk tests turn the memory cache off, so that every repeat reaches the disk.
+//! The disk and memory tile caches and shared computations, through the real server.
+//!
+//! The tests cover hits after misses, eviction, invalidation when the file changes, corrupt
+//! entries, a restart, the gzip form kept in memory, and one render for many concurrent
+//! requests of a missing tile. The disk tests turn the memory cache off, so that every
+//! repeat reaches the disk.
 
 mod common;
 
@@ -408,7 +410,7 @@ async fn memory_cache_serves_repeats_and_sees_changes() {
 }
 
 #[tokio::test]
-async fn memory_cache_keeps_the_gzip_form_of_vector_tiles() {
+async fn memory_cache_keeps_gzip_form() {
     use std::io::Read;
 
     let camps = geodata("nk-prison-camps/camps.geojson");

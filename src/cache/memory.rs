@@ -1,7 +1,7 @@
 //! Rendered tiles kept in memory, with the gzip form of vector tiles made once.
 //!
-//! The cache sits in front of the disk cache and the renderers. It holds tiles by their
-//! `TileKey`, which carries the source's revision, so a changed source is rendered anew and
+//! The cache sits in front of the disk cache and the renderers. It keys tiles by their
+//! `TileKey`, which includes the source's revision, so a changed source is rendered anew and
 //! its old tiles age out. Entries are weighed by their bytes; the least valuable ones (by
 //! moka's TinyLFU policy) leave when the total passes `[cache] memory_mb`.
 
@@ -29,7 +29,8 @@ impl SharedTile {
     }
 }
 
-/// Fixed cost of one entry besides its bytes: the key, the entry and the cache's records.
+/// Estimated fixed cost of one entry besides its bytes: the key, the entry and the cache's
+/// own records.
 const ENTRY_OVERHEAD: usize = 256;
 
 /// The in-memory tile cache of `[cache] memory_mb`.
@@ -116,7 +117,7 @@ mod tests {
     }
 
     #[test]
-    fn keeps_and_returns_tiles_and_empty_tiles() {
+    fn keeps_tiles_and_empty_tiles() {
         let cache = MemoryCache::new(1).expect("cache");
         let stored = tile(1000);
         cache.insert(&key(1), Arc::clone(&stored));
@@ -142,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_a_tile_larger_than_an_eighth() {
+    fn rejects_tiles_over_an_eighth() {
         let cache = MemoryCache::new(1).expect("cache");
         cache.insert(&key(1), tile(200_000));
         assert!(cache.get(&key(1)).is_none());

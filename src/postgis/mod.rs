@@ -468,9 +468,9 @@ impl PostgisSource {
             .map_err(|_| timeout())?;
         guard.0 = None;
         result.map_err(|error| {
-            // A table altered since the statement was prepared makes PostgreSQL refuse the
-            // statement ("cached plan must not change result type"); the next tile prepares
-            // it again.
+            // PostgreSQL rejects a statement prepared before its table was altered ("cached
+            // plan must not change result type"). Clearing the cache makes the next tile
+            // prepare it again.
             if error.as_db_error().is_some_and(|db| {
                 db.code() == &tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED
             }) {

@@ -345,10 +345,10 @@ impl Table {
     /// Returns the SQL filter that uses the geometry column's spatial index: the tile's envelope with its
     /// buffer, transformed to the column's SRID. `$1`, `$2` and `$3` are z, x and y.
     ///
-    /// The buffered envelope of a tile on the edge of the world reaches past ±180°, which
-    /// PROJ wraps to the other side: the envelope of tile 1/0/0 in degrees would then run from
-    /// 2.8° E to 177.2° E and miss the Americas. So the envelope is clipped to the Web
-    /// Mercator square before it is transformed.
+    /// The buffered envelope of a tile on the edge of the world reaches past ±180°, and PROJ
+    /// wraps that part to the other side. The envelope of tile 1/0/0 in degrees would then run
+    /// from 2.8° E to 177.2° E and miss the Americas, so it is clipped to the Web Mercator
+    /// square before it is transformed.
     fn tile_filter(&self, buffer: u32, extent: u32) -> String {
         let margin = f64::from(buffer) / f64::from(extent);
         let envelope = format!("ST_TileEnvelope($1, $2, $3, margin => {margin:?})");

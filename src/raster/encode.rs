@@ -152,12 +152,14 @@ mod tests {
     }
 
     #[test]
-    fn jpeg_keeps_colours_and_refuses_huge_sides() {
+    fn jpeg_keeps_colours_rejects_huge_sides() {
         let rgba: Vec<u8> = [180_u8, 90, 40, 255].repeat(64 * 64);
         let bytes = encode_rgba(&rgba, 64, 64, TileFormat::Jpeg).expect("encode");
         let decoded = image::load_from_memory(&bytes).expect("decode").to_rgb8();
         let [red, green, blue] = decoded.get_pixel(32, 32).0;
-        assert!(red.abs_diff(180) <= 3 && green.abs_diff(90) <= 3 && blue.abs_diff(40) <= 3);
+        assert!(red.abs_diff(180) <= 3, "red {red}");
+        assert!(green.abs_diff(90) <= 3, "green {green}");
+        assert!(blue.abs_diff(40) <= 3, "blue {blue}");
         let error = encode_jpeg(&[0; 3], 70_000, 1, 85).expect_err("too wide");
         assert!(matches!(
             error,

@@ -690,9 +690,9 @@ async fn stored_or_rendered(
     Ok(body)
 }
 
-/// Tiles up to this size are compressed on the request's own thread; larger ones (a tile of
-/// thousands of points takes milliseconds) on the worker pool, so that they do not hold up
-/// the other requests of an async thread.
+/// Largest tile compressed on the request's own thread. Compressing a tile of thousands of
+/// points takes milliseconds, so larger tiles go to the worker pool and leave the async
+/// threads to other requests.
 const INLINE_GZIP_BYTES: usize = 64 * 1024;
 
 /// Compresses an MVT tile with gzip for the client.
