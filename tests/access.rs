@@ -113,6 +113,58 @@ async fn revoked_key_stops_without_restart() {
 }
 
 #[tokio::test]
+async fn health_hides_failed_paths_without_key() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let keys = folder.path().join("keys.txt");
+    let key = append_new_key(&keys, &["secret".to_owned()], None).expect("key");
+    let broken = folder.path().join("witness-addresses.geojson");
+    std::fs::write(&broken, "{ not GeoJSON").expect("write the broken file");
+    let mut sources = BTreeMap::new();
+    sources.insert(
+        "open".to_owned(),
+        source(&points_file(folder.path(), "open"), ""),
+    );
+    sources.insert(
+        "witnesses".to_owned(),
+        source(&broken, "access = \"private\""),
+    );
+    let server = TestServer::start(Config {
+        sources,
+        access: AccessConfig {
+            keys_file: Some(keys),
+            ..AccessConfig::default()
+        },
+        ..Config::default()
+    })
+    .await;
+
+    let anonymous = server
+        .get("/health")
+        .await
+        .text()
+        .await
+        .expect("health text");
+    assert!(!anonymous.contains("witness"), "{anonymous}");
+    let anonymous: serde_json::Value = serde_json::from_str(&anonymous).expect("health JSON");
+    assert_eq!(anonymous["failed_sources"], json!([]));
+    assert_eq!(anonymous["failed_sources_hidden"], 1);
+
+    let keyed: serde_json::Value = server
+        .client
+        .get(server.url("/health"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("health JSON");
+    let path = keyed["failed_sources"][0]["path"].as_str().expect("path");
+    assert!(path.ends_with("witness-addresses.geojson"), "{keyed}");
+    assert_eq!(keyed["failed_sources_hidden"], 0);
+}
+
+#[tokio::test]
 async fn server_group_opens_its_sources() {
     let folder = tempfile::tempdir().expect("tempdir");
     let keys = folder.path().join("keys.txt");

@@ -79,6 +79,11 @@ impl Grant {
         &self.policy
     }
 
+    /// Returns whether the request came with a valid key of at least one group.
+    pub fn has_key(&self) -> bool {
+        !self.groups.is_empty()
+    }
+
     /// Returns whether the request's key opens `source`: its own id, the imagery it covers,
     /// one of its `groups`, or a server group that lists it.
     pub fn opens(&self, source: &Source) -> bool {

@@ -60,6 +60,9 @@ pub struct AppState {
     pub memory_cache: Option<crate::cache::MemoryCache>,
     /// Tiles being rendered now, shared by concurrent requests of the same tile.
     pub flights: Arc<tiles::TileFlights>,
+    /// Whether `/health` lists the files of `failures` only to requests with a key, because
+    /// the server has private data and a failed file may be one of its sources.
+    pub failures_need_key: bool,
 }
 
 impl AppState {
@@ -79,6 +82,7 @@ impl AppState {
             config.source_queue,
         );
         let tile_cache = tiles::open_tile_cache(&config, &mut failures).await;
+        let failures_need_key = has_private_data(&config, &catalog);
         Ok(Self {
             limits: Arc::new(limits),
             catalog: Arc::new(catalog),
@@ -90,10 +94,23 @@ impl AppState {
             tile_cache,
             memory_cache: crate::cache::MemoryCache::new(config.cache.memory_mb),
             flights: Arc::default(),
+            failures_need_key,
             config: Arc::new(config),
             started,
         })
     }
+}
+
+/// Returns whether the server may hold private sources: private by default, keys, groups,
+/// or a loaded source that is private. Run outside any request, so that every source counts.
+fn has_private_data(config: &Config, catalog: &Catalog) -> bool {
+    let policy = &config.access;
+    policy.default == crate::access::Visibility::Private
+        || policy.keys_file.is_some()
+        || !policy.groups.is_empty()
+        || catalog.iter().any(|source| {
+            source.access.visibility.unwrap_or(policy.default) == crate::access::Visibility::Private
+        })
 }
 
 /// Builds the router with every route and layer.
@@ -353,15 +370,25 @@ async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> Response 
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    let failures: Vec<_> = state
-        .failures
-        .iter()
-        .map(|failure| json!({ "path": failure.path.display().to_string(), "reason": failure.reason }))
-        .collect();
+    // A failed file's path may name a private source (a witness list, say). With private
+    // data, only a request with a key gets the paths, and other requests get their number.
+    let keyed = crate::access::current().is_some_and(|grant| grant.has_key());
+    let hidden = state.failures_need_key && !keyed;
+    let failures: Vec<_> = if hidden {
+        Vec::new()
+    } else {
+        state
+            .failures
+            .iter()
+            .map(|failure| json!({ "path": failure.path.display().to_string(), "reason": failure.reason }))
+            .collect()
+    };
+    let hidden_failures = if hidden { state.failures.len() } else { 0 };
     let body = json!({
         "status": "ok",
         "sources": state.catalog.len(),
         "failed_sources": failures,
+        "failed_sources_hidden": hidden_failures,
         "workers": state.workers.threads(),
         "uptime_seconds": state.started.elapsed().as_secs(),
         "version": env!("CARGO_PKG_VERSION"),
