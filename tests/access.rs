@@ -165,6 +165,56 @@ async fn health_hides_failed_paths_without_key() {
 }
 
 #[tokio::test]
+async fn ogc_links_repeat_query_key() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let keys = folder.path().join("keys.txt");
+    let key = append_new_key(&keys, &["secret".to_owned()], None).expect("key");
+    let access = AccessConfig {
+        keys_file: Some(keys),
+        ..AccessConfig::default()
+    };
+    let server = serve(folder.path(), access).await;
+    let document = server
+        .json(&format!(
+            "/ogc/collections/secret/tiles/WebMercatorQuad?key={key}"
+        ))
+        .await;
+    let mut hrefs = Vec::new();
+    let mut pending = vec![&document];
+    while let Some(value) = pending.pop() {
+        match value {
+            serde_json::Value::Object(members) => {
+                if let Some(href) = members.get("href").and_then(|v| v.as_str()) {
+                    hrefs.push(href.to_owned());
+                }
+                pending.extend(members.values());
+            }
+            serde_json::Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    let own: Vec<_> = hrefs
+        .iter()
+        .filter(|href| href.starts_with(&server.url("")))
+        .collect();
+    assert!(own.len() >= 2, "links of the tileset: {hrefs:?}");
+    for href in &own {
+        assert!(href.contains(&format!("key={key}")), "{href}");
+    }
+    let template = own
+        .iter()
+        .find(|href| href.contains("{tileMatrix}"))
+        .expect("a tile template");
+    let tile = tessera::tile::lonlat_to_tile(126.5, 39.5, 8);
+    let url = template
+        .replace("{tileMatrix}", &tile.z.to_string())
+        .replace("{tileRow}", &tile.y.to_string())
+        .replace("{tileCol}", &tile.x.to_string());
+    let response = server.client.get(&url).send().await.expect("tile");
+    assert_eq!(response.status(), 200, "{url}");
+}
+
+#[tokio::test]
 async fn server_group_opens_its_sources() {
     let folder = tempfile::tempdir().expect("tempdir");
     let keys = folder.path().join("keys.txt");

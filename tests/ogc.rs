@@ -714,6 +714,88 @@ async fn gdal_reads_wmts_capabilities_and_a_tile() {
     assert!(coloured > 30_000, "imagery, not black: {coloured} pixels");
 }
 
+/// A private layer opened with `?key=` in GDAL's WMTS connection string: the capabilities
+/// repeat the key in their tile templates, so GDAL's tile requests carry it too.
+#[tokio::test]
+async fn gdal_reads_private_wmts_with_key() {
+    if !require("gdal_translate", "run scripts/setup to install gdal-bin") {
+        return;
+    }
+    let folder = tempfile::tempdir().expect("tempdir");
+    let keys = folder.path().join("keys.txt");
+    let key = tessera::access::append_new_key(&keys, &["TCI".to_owned()], None).expect("key");
+    let mut config = tessera::config::Config {
+        paths: vec![geodata("sentinel2-29rkh/TCI.tif")],
+        ..tessera::config::Config::default()
+    };
+    config.access.default = tessera::access::Visibility::Private;
+    config.access.keys_file = Some(keys);
+    let server = TestServer::start(config).await;
+    let capabilities = server.url(&format!("/wmts/1.0.0/WMTSCapabilities.xml?key={key}"));
+    let document = server
+        .get(&format!("/wmts/1.0.0/WMTSCapabilities.xml?key={key}"))
+        .await
+        .text()
+        .await
+        .expect("capabilities");
+    assert!(
+        document.contains(&format!(".png?key={key}\"")),
+        "{document}"
+    );
+    let anonymous = server
+        .get("/wmts/1.0.0/WMTSCapabilities.xml")
+        .await
+        .text()
+        .await
+        .expect("capabilities");
+    assert!(
+        !anonymous.contains("TCI"),
+        "the private layer is hidden without a key"
+    );
+
+    let cache = vec![
+        "--config".to_owned(),
+        "GDAL_DEFAULT_WMS_CACHE_PATH".to_owned(),
+        folder.path().join("cache").display().to_string(),
+    ];
+    let out = folder.path().join("tci.png");
+    let (x0, y0) = tessera::tile::lonlat_to_mercator(-11.5, 24.9);
+    let (x1, y1) = tessera::tile::lonlat_to_mercator(-11.3, 24.7);
+    let output = run(
+        "gdal_translate",
+        [
+            cache,
+            vec![
+                "-of".into(),
+                "PNG".into(),
+                "-outsize".into(),
+                "256".into(),
+                "256".into(),
+                "-projwin".into(),
+                x0.to_string(),
+                y0.to_string(),
+                x1.to_string(),
+                y1.to_string(),
+                format!("WMTS:{capabilities},layer=TCI,tilematrixset=WebMercatorQuad"),
+                out.display().to_string(),
+            ],
+        ]
+        .concat(),
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "gdal_translate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let image = decode_image(&std::fs::read(&out).expect("read output"));
+    let opaque = image.pixels().filter(|p| p.0[3] > 0).count();
+    assert!(
+        opaque > 60_000,
+        "GDAL's tile requests carried the key: {opaque} opaque pixels"
+    );
+}
+
 #[tokio::test]
 async fn gdal_mvt_driver_reads_a_wmts_tile() {
     if !require("ogrinfo", "run scripts/setup to install gdal-bin") {

@@ -26,8 +26,8 @@ pub use self::keys::{
 pub use self::middleware::{AccessState, middleware, security_headers};
 pub use self::mvt::{MvtError, filter_tile};
 pub use self::redact::{
-    filter_style, filtered_style, keep_in_bbox, may_serve_model, redact_features, redact_json_keys,
-    redact_tilejson, shown_bounds, url_with_key, widen_items_bbox,
+    add_key_to_links, filter_style, filtered_style, keep_in_bbox, may_serve_model, redact_features,
+    redact_json_keys, redact_tilejson, shown_bounds, url_with_key, widen_items_bbox,
 };
 
 use crate::source::Source;

@@ -85,6 +85,33 @@ fn with_query(url: &str, key_query: &str) -> String {
     }
 }
 
+/// Adds the current request's `?key=`, when it came that way, to every `href` of an OGC API
+/// document under `base_url`, so that clients following the links keep sending the key.
+pub fn add_key_to_links(document: &mut Value, base_url: &str) {
+    let key = super::key_query();
+    if key.is_empty() {
+        return;
+    }
+    let mut pending = vec![document];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(members) => {
+                for (name, member) in members.iter_mut() {
+                    match member {
+                        Value::String(href) if name == "href" && href.starts_with(base_url) => {
+                            *href = with_query(href, &key);
+                        }
+                        Value::Object(_) | Value::Array(_) => pending.push(member),
+                        _ => {}
+                    }
+                }
+            }
+            Value::Array(items) => pending.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
+}
+
 /// Returns `url` with the current request's `?key=` when it came that way.
 pub fn url_with_key(url: &str) -> String {
     let key = super::key_query();

@@ -344,9 +344,17 @@ fn check_index(
 }
 
 /// Builds the capabilities document for `layers`, with operation and resource URLs under
-/// `base_url`.
-pub fn capabilities(layers: &[LayerDescription], base_url: &str) -> String {
+/// `base_url`. `key_query` (`?key=…` or empty) is added to every URL, so that a client that
+/// opened the document with a key sends it with each tile.
+pub fn capabilities(layers: &[LayerDescription], base_url: &str, key_query: &str) -> String {
     let base = xml_escape(base_url);
+    let key = xml_escape(key_query);
+    // KVP requests append their parameters to the operation's URL.
+    let operation_query = if key_query.is_empty() {
+        "?".to_owned()
+    } else {
+        format!("{key}&amp;")
+    };
     let mut xml = String::with_capacity(4096 + layers.len() * 8192);
     xml.push_str(concat!(
         r#"<?xml version="1.0" encoding="UTF-8"?>"#,
@@ -374,30 +382,31 @@ pub fn capabilities(layers: &[LayerDescription], base_url: &str) -> String {
             xml,
             concat!(
                 "    <ows:Operation name=\"{operation}\">\n",
-                "      <ows:DCP><ows:HTTP><ows:Get xlink:href=\"{base}/wmts?\">\n",
+                "      <ows:DCP><ows:HTTP><ows:Get xlink:href=\"{base}/wmts{operation_query}\">\n",
                 "        <ows:Constraint name=\"GetEncoding\"><ows:AllowedValues><ows:Value>KVP</ows:Value></ows:AllowedValues></ows:Constraint>\n",
                 "      </ows:Get></ows:HTTP></ows:DCP>\n",
                 "    </ows:Operation>\n"
             ),
             operation = operation,
-            base = base
+            base = base,
+            operation_query = operation_query
         );
     }
     xml.push_str("  </ows:OperationsMetadata>\n  <Contents>\n");
     for layer in layers {
-        write_layer(&mut xml, layer, &base);
+        write_layer(&mut xml, layer, &base, &key);
     }
     for set in MatrixSet::ALL {
         write_matrix_set(&mut xml, set);
     }
     let _ = write!(
         xml,
-        "  </Contents>\n  <ServiceMetadataURL xlink:href=\"{base}/wmts/1.0.0/WMTSCapabilities.xml\"/>\n</Capabilities>\n"
+        "  </Contents>\n  <ServiceMetadataURL xlink:href=\"{base}/wmts/1.0.0/WMTSCapabilities.xml{key}\"/>\n</Capabilities>\n"
     );
     xml
 }
 
-fn write_layer(xml: &mut String, layer: &LayerDescription, base: &str) {
+fn write_layer(xml: &mut String, layer: &LayerDescription, base: &str, key: &str) {
     let id = xml_escape(&layer.id);
     let _ = writeln!(
         xml,
@@ -461,7 +470,7 @@ fn write_layer(xml: &mut String, layer: &LayerDescription, base: &str) {
     for format in &layer.formats {
         let _ = writeln!(
             xml,
-            "      <ResourceURL format=\"{}\" resourceType=\"tile\" template=\"{base}/wmts/1.0.0/{id}/{{Style}}/{time}{{TileMatrixSet}}/{{TileMatrix}}/{{TileRow}}/{{TileCol}}.{}\"/>",
+            "      <ResourceURL format=\"{}\" resourceType=\"tile\" template=\"{base}/wmts/1.0.0/{id}/{{Style}}/{time}{{TileMatrixSet}}/{{TileMatrix}}/{{TileRow}}/{{TileCol}}.{}{key}\"/>",
             format.media_type(),
             format.extension()
         );
@@ -729,8 +738,21 @@ mod tests {
     }
 
     #[test]
+    fn capabilities_repeat_the_key() {
+        let xml = capabilities(&[layer(&[])], "http://h:1", "?key=a%2Bb");
+        assert!(xml.contains(
+            r#"template="http://h:1/wmts/1.0.0/camps/{Style}/{TileMatrixSet}/{TileMatrix}/{TileRow}/{TileCol}.pbf?key=a%2Bb""#
+        ));
+        assert!(xml.contains(r#"xlink:href="http://h:1/wmts?key=a%2Bb&amp;""#));
+        assert!(xml.contains("WMTSCapabilities.xml?key=a%2Bb"));
+        let plain = capabilities(&[layer(&[])], "http://h:1", "");
+        assert!(plain.contains(r#"xlink:href="http://h:1/wmts?""#));
+        assert!(!plain.contains("key="));
+    }
+
+    #[test]
     fn capabilities_list_layers_and_matrix_sets() {
-        let xml = capabilities(&[layer(&[])], "http://h:1");
+        let xml = capabilities(&[layer(&[])], "http://h:1", "");
         assert!(xml.contains("<ows:Title>Camps &amp; prisons</ows:Title>"));
         assert!(xml.contains("<ows:LowerCorner>124 38</ows:LowerCorner>"));
         assert!(xml.contains("<Format>application/vnd.mapbox-vector-tile</Format>"));
@@ -754,7 +776,7 @@ mod tests {
 
     #[test]
     fn dated_layers_have_a_time_dimension() {
-        let xml = capabilities(&[layer(&["2019-05-01", "2023-06-30"])], "http://h:1");
+        let xml = capabilities(&[layer(&["2019-05-01", "2023-06-30"])], "http://h:1", "");
         assert!(xml.contains("<ows:Identifier>Time</ows:Identifier>"));
         assert!(xml.contains("<Default>2023-06-30</Default>"));
         assert!(xml.contains("<Value>2019-05-01</Value>"));

@@ -22,18 +22,22 @@ use crate::tile::TileCoord;
 const JSON: &str = "application/json";
 const GEOJSON: &str = "application/geo+json";
 
+/// Builds the response of an OGC API document. A key sent as `?key=` is added to the
+/// document's links to this server.
 fn json_response(
     state: &AppState,
     headers: &HeaderMap,
     document: &Value,
     media_type: &'static str,
 ) -> Response {
-    cached_response(
-        state,
-        headers,
-        document.to_string().into_bytes(),
-        media_type,
-    )
+    let body = if crate::access::key_query().is_empty() {
+        document.to_string()
+    } else {
+        let mut keyed = document.clone();
+        crate::access::add_key_to_links(&mut keyed, &base_url(state, headers));
+        keyed.to_string()
+    };
+    cached_response(state, headers, body.into_bytes(), media_type)
 }
 
 fn has_items(source: &Source) -> bool {

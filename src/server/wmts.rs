@@ -63,7 +63,11 @@ fn layers(state: &AppState) -> Vec<LayerDescription> {
 }
 
 fn capabilities_response(state: &AppState, headers: &HeaderMap) -> Response {
-    let xml = wmts::capabilities(&layers(state), &base_url(state, headers));
+    let xml = wmts::capabilities(
+        &layers(state),
+        &base_url(state, headers),
+        &crate::access::key_query(),
+    );
     cached_response(state, headers, xml.into_bytes(), XML)
 }
 
