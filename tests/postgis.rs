@@ -270,6 +270,43 @@ async fn table_tiles_match_file_tiles() {
 }
 
 #[tokio::test]
+async fn utm_table_fills_low_zoom_tiles() {
+    let Some(url) = database_url("utm_table_fills_low_zoom_tiles") else {
+        return;
+    };
+    let compounds = repo().join("tests/data/vector/compounds.geojson");
+    let schema = Schema::create(&url, "t_utm").await;
+    schema.load(&compounds, "compounds", 32652, "MULTIPOLYGON");
+    let sources = r#"
+        [sources.pg_compounds]
+        table = "t_utm.compounds"
+        layer = "compounds"
+        [sources.pg_compounds_wkb]
+        table = "t_utm.compounds"
+        layer = "compounds"
+        encoder = "tessera"
+    "#;
+    let server = TestServer::start(config(&url, sources)).await;
+    // At low zooms, the tiles around the compounds (stored in UTM 52N) must still
+    // hold all three of them: the world's envelope does not transform to a UTM box.
+    let points = vertices(&compounds);
+    for table in ["pg_compounds", "pg_compounds_wkb"] {
+        for zoom in 0..=5 {
+            let mut names = BTreeSet::new();
+            for tile in tiles_around(&points, &[zoom]) {
+                let (status, body, _) = fetch(&server, table, tile).await;
+                if status == 200 {
+                    for feature in decode_layer(&body, "compounds") {
+                        names.insert(feature.attributes["name"].clone());
+                    }
+                }
+            }
+            assert_eq!(names.len(), 3, "{table} at z{zoom}: {names:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn tilejson_and_listings_name_tables() {
     let Some(url) = database_url("tilejson_and_listings_name_tables") else {
         return;
@@ -509,6 +546,20 @@ async fn function_parameters_filter_features() {
         serde_json::json!(["status"])
     );
     assert_eq!(tilejson["vector_layers"][0]["fields"]["status"], "String");
+
+    // A function without `revision_query` has no revision to follow, so its tiles are never
+    // kept: a change shows in the next request.
+    schema
+        .execute("UPDATE t_function.camps SET status = 'Closed' WHERE status LIKE 'Operating%'")
+        .await;
+    let after = server
+        .get("/tiles/by_status/0/0/0.pbf?status=Operating")
+        .await;
+    assert_eq!(
+        after.status(),
+        204,
+        "the updated rows leave the filter at once"
+    );
 }
 
 /// Polls `tile` until its ETag differs from `previous`, for at most `limit`.
@@ -707,23 +758,71 @@ async fn data_changes_reach_tiles_by_counters() {
             )
             .await;
     }
-    let (body, _, _) =
-        wait_for_change(&server, "pg_camps", tile, &etag, Duration::from_secs(5)).await;
+    // The kept tile is replaced once the revision follows the insert, within the poll
+    // interval after PostgreSQL publishes the counters.
+    let (body, etag, waited) =
+        wait_for_change(&server, "pg_camps", tile, &etag, Duration::from_secs(15)).await;
     assert_eq!(decode_layer(&body, "camps").len(), before + 1);
-    // Tiles are read live, so the body changed at once; the revision follows within the
-    // poll interval once PostgreSQL publishes the counters.
-    let started = Instant::now();
-    while revision(&server, "pg_camps") == revision_before {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the revision did not follow the insert within 15 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_ne!(revision(&server, "pg_camps"), revision_before);
+    eprintln!("counters: the tile changed {waited:?} after the insert");
+
+    // TRUNCATE counts no deleted rows, but it gives the table a new storage file.
+    schema.execute("TRUNCATE t_counters.camps").await;
+    let (status, _, _) = fetch(&server, "pg_camps", tile).await;
+    assert!(status == 200 || status == 204, "status {status}");
+    let (body, _, waited) =
+        wait_for_change(&server, "pg_camps", tile, &etag, Duration::from_secs(15)).await;
+    assert!(body.is_empty(), "the truncated table gives an empty tile");
+    eprintln!("counters: the tile emptied {waited:?} after TRUNCATE");
+}
+
+#[tokio::test]
+async fn retyped_column_fails_without_panic() {
+    let Some(url) = database_url("retyped_column_fails_without_panic") else {
+        return;
+    };
+    let schema = Schema::create(&url, "t_retype").await;
+    schema
+        .execute(
+            "CREATE TABLE t_retype.points (id serial PRIMARY KEY, open boolean, \
+               geom geometry(Point, 4326)); \
+             INSERT INTO t_retype.points (open, geom) VALUES \
+               (true, ST_SetSRID(ST_MakePoint(126.07, 39.575), 4326))",
+        )
+        .await;
+    let sources = r#"
+        [sources.wkb]
+        table = "t_retype.points"
+        layer = "points"
+        encoder = "tessera"
+        [sources.mvt]
+        table = "t_retype.points"
+        layer = "points"
+        encoder = "postgis"
+    "#;
+    let mut config = config(&url, sources);
+    if let Some(postgres) = &mut config.postgres {
+        postgres.revision_interval = 0.2;
     }
-    eprintln!(
-        "counters: the revision changed {:?} after the insert",
-        started.elapsed()
-    );
+    let server = TestServer::start(config).await;
+    let tile = lonlat_to_tile(126.07, 39.575, 9);
+    assert_eq!(fetch(&server, "wkb", tile).await.0, 200);
+    schema
+        .execute("ALTER TABLE t_retype.points ALTER COLUMN open TYPE integer USING open::integer")
+        .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for _ in 0..3 {
+        let response = server
+            .get(&format!("/tiles/wkb/{}/{}/{}.pbf", tile.z, tile.x, tile.y))
+            .await;
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        assert!(status == 200 || status == 500, "status {status}: {text}");
+        assert!(!text.contains("panicked"), "{text}");
+    }
+    let (status, body, _) = fetch(&server, "mvt", tile).await;
+    assert_eq!(status, 200, "the ST_AsMVT encoder reads the retyped column");
+    assert_eq!(decode_layer(&body, "points").len(), 1);
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ mod wkb;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -91,6 +91,9 @@ enum Query {
         encoder: Encoder,
         /// `Table::mvt_sql` or `Table::wkb_sql`, by encoder.
         sql: String,
+        /// The same for zooms below `LOCAL_PROJECTION_MIN_ZOOM` of a table in a local
+        /// projection, which transforms the geometries instead of the tile's envelope.
+        low_zoom_sql: Option<String>,
     },
     Function {
         name: QualifiedName,
@@ -113,6 +116,9 @@ pub struct PostgisSource {
     maxzoom: u8,
     bounds: Bbox,
     revision: Arc<AtomicU64>,
+    /// Whether a revision query follows the data: always for tables, and for functions only
+    /// with `revision_query`.
+    tracked: AtomicBool,
 }
 
 impl PostgisSource {
@@ -200,10 +206,12 @@ impl PostgisSource {
             Some(bounds) => bounds,
             None => table_extent(database, id, &table).await?,
         };
-        let sql = match encoder {
-            Encoder::Postgis => table.mvt_sql(BUFFER, EXTENT),
-            Encoder::Tessera => table.wkb_sql(BUFFER, EXTENT),
+        let sql_for = |whole_world| match encoder {
+            Encoder::Postgis => table.mvt_sql(BUFFER, EXTENT, whole_world),
+            Encoder::Tessera => table.wkb_sql(BUFFER, EXTENT, whole_world),
         };
+        let sql = sql_for(false);
+        let low_zoom_sql = table.is_local_projection().then(|| sql_for(true));
         Ok(Self {
             id: id.to_owned(),
             database: Arc::clone(database),
@@ -218,10 +226,12 @@ impl PostgisSource {
             maxzoom: options.maxzoom.unwrap_or(22),
             bounds,
             revision: Arc::new(AtomicU64::new(0)),
+            tracked: AtomicBool::new(false),
             query: Query::Table {
                 table,
                 encoder,
                 sql,
+                low_zoom_sql,
             },
         })
     }
@@ -311,6 +321,7 @@ impl PostgisSource {
             maxzoom: options.maxzoom.unwrap_or(22),
             bounds: bounds.unwrap_or(Bbox::new(-180.0, -MAX_LATITUDE, 180.0, MAX_LATITUDE)),
             revision: Arc::new(AtomicU64::new(0)),
+            tracked: AtomicBool::new(false),
             query: Query::Function {
                 name,
                 takes_parameters,
@@ -367,6 +378,12 @@ impl PostgisSource {
         self.revision.load(Ordering::SeqCst)
     }
 
+    /// Returns whether the revision follows the data. Tiles of a source without one (a
+    /// function without `revision_query`) must not be kept, since nothing would replace them.
+    pub fn revision_tracked(&self) -> bool {
+        self.tracked.load(Ordering::SeqCst)
+    }
+
     /// Returns TileJSON's `vector_layers`, with the source's extra fields.
     pub fn extend_tilejson(&self, tilejson: &mut Value) {
         let fields: serde_json::Map<String, Value> = self
@@ -405,8 +422,10 @@ impl PostgisSource {
             Query::Table {
                 encoder: Encoder::Postgis,
                 sql,
+                low_zoom_sql,
                 ..
             } => {
+                let sql = table_sql(tile, sql, low_zoom_sql.as_deref());
                 self.run_query(tile, sql, &[&z, &x, &y, &self.layer], deadline)
                     .await?
             }
@@ -414,7 +433,9 @@ impl PostgisSource {
                 table,
                 encoder: Encoder::Tessera,
                 sql,
+                low_zoom_sql,
             } => {
+                let sql = table_sql(tile, sql, low_zoom_sql.as_deref());
                 let rows = self.run_query(tile, sql, &[&z, &x, &y], deadline).await?;
                 return self.encode_rows(table, rows, tile, workers).await;
             }
@@ -690,6 +711,15 @@ fn configured(config: &Config) -> impl Iterator<Item = (&String, &SourceConfig)>
         .filter(|(_, source)| PostgisOptions::names_database_object(&source.options))
 }
 
+/// Returns the query of a table's tile: `low_zoom_sql`, when the table has one, below
+/// `LOCAL_PROJECTION_MIN_ZOOM`.
+fn table_sql<'q>(tile: TileCoord, sql: &'q str, low_zoom_sql: Option<&'q str>) -> &'q str {
+    match low_zoom_sql {
+        Some(low) if tile.z < table::LOCAL_PROJECTION_MIN_ZOOM => low,
+        _ => sql,
+    }
+}
+
 fn track(
     source: &PostgisSource,
     revision_query: Option<String>,
@@ -700,6 +730,7 @@ fn track(
         (Query::Table { table, .. }, None) => table.counters_sql(),
         (Query::Function { .. }, None) => return,
     };
+    source.tracked.store(true, Ordering::SeqCst);
     tracked.push(revision::Tracked {
         id: source.id.clone(),
         query,

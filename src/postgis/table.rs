@@ -59,6 +59,11 @@ pub(super) fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
+/// Below this zoom, tiles of a table in a local projection are filtered by transforming
+/// its geometries, since an envelope wider than about 1,250 km does not transform to a box
+/// that covers the tile.
+pub(super) const LOCAL_PROJECTION_MIN_ZOOM: u8 = 5;
+
 /// The conversion that a column's values go through on their way into a tile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ColumnKind {
@@ -103,7 +108,7 @@ impl ColumnKind {
         match self {
             Self::Integer => format!("{quoted}::bigint AS {quoted}"),
             Self::Real => format!("{quoted}::double precision AS {quoted}"),
-            Self::Boolean => format!("{quoted} AS {quoted}"),
+            Self::Boolean => format!("{quoted}::boolean AS {quoted}"),
             Self::String => format!("{quoted}::text AS {quoted}"),
             Self::Text => format!("to_json({quoted}) #>> '{{}}' AS {quoted}"),
         }
@@ -342,28 +347,47 @@ impl Table {
         }
     }
 
+    /// Returns whether the table's SRID is a local projection, whose tile envelopes are not
+    /// boxes once transformed (see `tile_filter`).
+    pub(super) fn is_local_projection(&self) -> bool {
+        self.srid != 3857 && self.srid != 4326
+    }
+
     /// Returns the SQL filter that uses the geometry column's spatial index: the tile's envelope with its
     /// buffer, transformed to the column's SRID. `$1`, `$2` and `$3` are z, x and y.
     ///
     /// The buffered envelope of a tile on the edge of the world reaches past ±180°, and PROJ
     /// wraps that part to the other side. The envelope of tile 1/0/0 in degrees would then run
     /// from 2.8° E to 177.2° E and miss the Americas, so it is clipped to the Web Mercator
-    /// square before it is transformed.
-    fn tile_filter(&self, buffer: u32, extent: u32) -> String {
+    /// square before it is transformed. In a local projection (a UTM zone, say) a box's edges
+    /// become curves, so the envelope is densified to 16 points a side first. With `whole_world`
+    /// the geometries are transformed instead, which uses no index but stays right for tiles
+    /// far larger than the projection's zone (`LOCAL_PROJECTION_MIN_ZOOM`).
+    fn tile_filter(&self, buffer: u32, extent: u32, whole_world: bool) -> String {
         let margin = f64::from(buffer) / f64::from(extent);
         let envelope = format!("ST_TileEnvelope($1, $2, $3, margin => {margin:?})");
-        let envelope = if self.srid == 3857 {
-            envelope
+        if self.srid == 3857 {
+            return format!("{} && {envelope}", quote(&self.geometry_column));
+        }
+        if whole_world {
+            return format!("{} && {envelope}", self.mercator_geometry());
+        }
+        let clipped = format!(
+            "ST_ClipByBox2D({envelope}, ST_MakeEnvelope({min}, {min}, {max}, {max})::box2d)",
+            min = -ORIGIN_SHIFT,
+            max = ORIGIN_SHIFT,
+        );
+        let shape = if self.is_local_projection() {
+            let world = 2.0 * ORIGIN_SHIFT;
+            format!("ST_Segmentize({clipped}, {world:?} / 16.0 / (2.0::float8 ^ $1::float8))")
         } else {
-            format!(
-                "ST_Transform(ST_ClipByBox2D({envelope}, \
-                   ST_MakeEnvelope({min}, {min}, {max}, {max})::box2d), {srid})",
-                min = -ORIGIN_SHIFT,
-                max = ORIGIN_SHIFT,
-                srid = self.srid
-            )
+            clipped
         };
-        format!("{} && {envelope}", quote(&self.geometry_column))
+        format!(
+            "{} && ST_Transform({shape}, {srid})",
+            quote(&self.geometry_column),
+            srid = self.srid
+        )
     }
 
     fn attribute_list(&self) -> String {
@@ -376,7 +400,7 @@ impl Table {
     }
 
     /// Returns the SQL of a tile encoded by `ST_AsMVT`. Parameters: z, x, y (integers) and the layer name.
-    pub(super) fn mvt_sql(&self, buffer: u32, extent: u32) -> String {
+    pub(super) fn mvt_sql(&self, buffer: u32, extent: u32, whole_world: bool) -> String {
         let id = match &self.id_column {
             Some(column) => format!(", {}::bigint AS \"__tessera_id\"", quote(column)),
             None => String::new(),
@@ -395,13 +419,13 @@ impl Table {
             geometry = self.mercator_geometry(),
             attributes = self.attribute_list(),
             table = self.name.quoted(),
-            filter = self.tile_filter(buffer, extent),
+            filter = self.tile_filter(buffer, extent, whole_world),
         )
     }
 
     /// Returns the SQL of the rows of a tile as WKB in Web Mercator, then the id (when the table has an id
     /// column) and the attribute columns in order. Parameters: z, x and y.
-    pub(super) fn wkb_sql(&self, buffer: u32, extent: u32) -> String {
+    pub(super) fn wkb_sql(&self, buffer: u32, extent: u32, whole_world: bool) -> String {
         let id = match &self.id_column {
             Some(column) => format!(", {}::bigint", quote(column)),
             None => String::new(),
@@ -411,7 +435,7 @@ impl Table {
             geometry = self.mercator_geometry(),
             attributes = self.attribute_list(),
             table = self.name.quoted(),
-            filter = self.tile_filter(buffer, extent),
+            filter = self.tile_filter(buffer, extent, whole_world),
         )
     }
 
@@ -431,11 +455,15 @@ impl Table {
         )
     }
 
-    /// Returns the SQL of the default revision: the table's insert, update and delete counters.
+    /// Returns the SQL of the default revision: the table's insert, update and delete counters,
+    /// its storage file, which TRUNCATE and rewriting ALTERs replace without counting rows,
+    /// and its columns with their types.
     pub(super) fn counters_sql(&self) -> String {
         format!(
-            "SELECT concat_ws(',', n_tup_ins, n_tup_upd, n_tup_del) FROM pg_stat_user_tables \
-             WHERE relid = to_regclass('{}')",
+            "SELECT concat_ws(',', n_tup_ins, n_tup_upd, n_tup_del, pg_relation_filenode(relid), \
+               (SELECT string_agg(attname || ':' || atttypid::text, ';' ORDER BY attnum) \
+                FROM pg_attribute WHERE attrelid = relid AND attnum > 0 AND NOT attisdropped)) \
+             FROM pg_stat_user_tables WHERE relid = to_regclass('{}')",
             self.name.quoted().replace('\'', "''")
         )
     }
@@ -510,7 +538,7 @@ mod tests {
     #[test]
     fn sql_transforms_only_other_srids() {
         let stored_4326 = table(4326, None);
-        let sql = stored_4326.mvt_sql(64, 4096);
+        let sql = stored_4326.mvt_sql(64, 4096, false);
         assert!(sql.contains("ST_Transform(\"geom\", 3857)"), "{sql}");
         assert!(
             sql.contains(
@@ -520,14 +548,41 @@ mod tests {
         );
         assert!(sql.contains("::box2d), 4326)"), "{sql}");
         let stored_3857 = table(3857, None);
-        let sql = stored_3857.wkb_sql(64, 4096);
+        let sql = stored_3857.wkb_sql(64, 4096, false);
         assert!(!sql.contains("ST_Transform"), "{sql}");
         assert!(sql.contains("\"geom\" && ST_TileEnvelope"), "{sql}");
     }
 
     #[test]
+    fn local_projections_densify_or_transform_geometries() {
+        let utm = table(32652, None);
+        let sql = utm.wkb_sql(64, 4096, false);
+        assert!(
+            sql.contains("\"geom\" && ST_Transform(ST_Segmentize(ST_ClipByBox2D("),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("/ 16.0 / (2.0::float8 ^ $1::float8)), 32652)"),
+            "{sql}"
+        );
+        let low = utm.wkb_sql(64, 4096, true);
+        assert!(
+            low.contains("WHERE ST_Transform(\"geom\", 3857) && ST_TileEnvelope("),
+            "{low}"
+        );
+        assert!(
+            !table(4326, None)
+                .mvt_sql(64, 4096, false)
+                .contains("ST_Segmentize")
+        );
+        assert!(utm.is_local_projection());
+        assert!(!table(4326, None).is_local_projection());
+        assert!(!table(3857, None).is_local_projection());
+    }
+
+    #[test]
     fn sql_names_id_and_attributes() {
-        let sql = table(4326, Some("fid")).mvt_sql(64, 4096);
+        let sql = table(4326, Some("fid")).mvt_sql(64, 4096, false);
         assert!(sql.contains("\"fid\"::bigint AS \"__tessera_id\""), "{sql}");
         assert!(sql.contains("'__tessera_geom', '__tessera_id')"), "{sql}");
         assert!(sql.contains("\"name\"::text AS \"name\""), "{sql}");

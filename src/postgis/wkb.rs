@@ -20,9 +20,17 @@ pub(super) fn features(
     rows: &[Row],
 ) -> Result<Vec<MemoryFeature>, PostgisError> {
     let first_attribute = if table.id_column.is_some() { 2 } else { 1 };
+    // A column retyped since the source was opened gives values of another type: an error
+    // for this tile, not a panic of the worker.
+    let unreadable = |column: usize, error: tokio_postgres::Error| PostgisError::Query {
+        id: id.to_owned(),
+        what: format!("column {column} of a tile row"),
+        reason: format!("{error}; restart Tessera after changing the table's columns"),
+    };
     let mut features = Vec::with_capacity(rows.len());
     for row in rows {
-        let Some(wkb) = row.get::<_, Option<&[u8]>>(0) else {
+        let wkb: Option<&[u8]> = row.try_get(0).map_err(|error| unreadable(0, error))?;
+        let Some(wkb) = wkb else {
             continue;
         };
         let geometry = Wkb(wkb.to_vec())
@@ -32,23 +40,32 @@ pub(super) fn features(
                 reason: error.to_string(),
             })?;
         let feature_id = if table.id_column.is_some() {
-            row.get::<_, Option<i64>>(1)
-                .and_then(|value| u64::try_from(value).ok())
+            let value: Option<i64> = row.try_get(1).map_err(|error| unreadable(1, error))?;
+            value.and_then(|value| u64::try_from(value).ok())
         } else {
             None
         };
         let mut properties = Vec::with_capacity(table.columns.len());
         for (index, (_, kind)) in table.columns.iter().enumerate() {
             let column = first_attribute + index;
+            let failed = |error| unreadable(column, error);
             let value = match kind {
-                ColumnKind::Integer => row.get::<_, Option<i64>>(column).map(PropertyValue::Int),
+                ColumnKind::Integer => row
+                    .try_get::<_, Option<i64>>(column)
+                    .map_err(failed)?
+                    .map(PropertyValue::Int),
                 ColumnKind::Real => row
-                    .get::<_, Option<f64>>(column)
+                    .try_get::<_, Option<f64>>(column)
+                    .map_err(failed)?
                     .filter(|value| value.is_finite())
                     .map(PropertyValue::Double),
-                ColumnKind::Boolean => row.get::<_, Option<bool>>(column).map(PropertyValue::Bool),
+                ColumnKind::Boolean => row
+                    .try_get::<_, Option<bool>>(column)
+                    .map_err(failed)?
+                    .map(PropertyValue::Bool),
                 ColumnKind::String | ColumnKind::Text => row
-                    .get::<_, Option<String>>(column)
+                    .try_get::<_, Option<String>>(column)
+                    .map_err(failed)?
                     .map(PropertyValue::String),
             };
             if let Some(value) = value {
