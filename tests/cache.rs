@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use common::{TestServer, geodata};
+use common::{TestServer, geodata, have_program};
 use tessera::cache::CacheConfig;
 use tessera::config::Config;
 
@@ -449,4 +449,39 @@ async fn memory_cache_keeps_gzip_form() {
         .read_to_end(&mut inflated)
         .expect("gunzip the kept form");
     assert_eq!(inflated, plain, "the gzip form holds the tile's bytes");
+}
+
+#[tokio::test]
+async fn replaced_raster_is_read_anew() {
+    if !have_program("gdal_translate") {
+        eprintln!(
+            "SKIPPED replaced_raster_is_read_anew: gdal_translate is missing; run scripts/setup"
+        );
+        return;
+    }
+    let data = tempfile::tempdir().expect("data folder");
+    let scene = scene_copy(data.path(), "replaced");
+    let server = serve_with_memory_cache(vec![scene.clone()]).await;
+    let url = centre_tile(&server, "replaced", "png").await;
+    let first = tile_bytes(&server, &url).await;
+
+    // Another image of the same place, written beside the served file and moved over it.
+    let inverted = data.path().join("inverted.tif");
+    let status = std::process::Command::new("gdal_translate")
+        .args(["-q", "-scale", "0", "255", "255", "0"])
+        .arg(geodata("sentinel2-29rkh/TCI.tif"))
+        .arg(&inverted)
+        .status()
+        .expect("run gdal_translate");
+    assert!(status.success(), "gdal_translate failed");
+    std::fs::rename(&inverted, &scene).expect("replace the served file");
+
+    let second = tile_bytes(&server, &url).await;
+    assert_ne!(second, first, "the replaced file's pixels are served");
+    let fresh = serve_with_memory_cache(vec![scene]).await;
+    assert_eq!(
+        tile_bytes(&fresh, &url).await,
+        second,
+        "a server started on the new file gives the same tile"
+    );
 }

@@ -29,6 +29,9 @@ thread_local! {
 struct OpenDataset {
     vrt: Option<Dataset>,
     file: Dataset,
+    /// The file's path, size and modification time when it was opened
+    /// (`source::file_revision`).
+    revision: u64,
 }
 
 impl OpenDataset {
@@ -42,17 +45,27 @@ fn with_dataset<T>(
     source: &RasterSource,
     work: impl FnOnce(&Dataset) -> Result<T, RasterError>,
 ) -> Result<T, RasterError> {
+    // A file replaced since this thread opened it is opened again, so that its tiles (which
+    // the caches keep under the new revision) show the new pixels.
+    let revision = crate::source::file_revision(&source.path);
     DATASETS.with(|cell| {
         let mut datasets = cell.borrow_mut();
         let dataset = match datasets.entry(source.key) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(open_for_warp(source)?),
+            Entry::Occupied(entry) if entry.get().revision == revision => entry.into_mut(),
+            Entry::Occupied(mut entry) => {
+                tracing::info!(path = %source.path.display(), "raster file changed: opened again");
+                // The new handle goes in first, so the old one is dropped only once the new
+                // file is open.
+                entry.insert(open_for_warp(source, revision)?);
+                entry.into_mut()
+            }
+            Entry::Vacant(entry) => entry.insert(open_for_warp(source, revision)?),
         };
         work(dataset.dataset())
     })
 }
 
-fn open_for_warp(source: &RasterSource) -> Result<OpenDataset, RasterError> {
+fn open_for_warp(source: &RasterSource, revision: u64) -> Result<OpenDataset, RasterError> {
     let path = &source.path;
     let file = Dataset::open(path).map_err(|source| RasterError::Open {
         path: path.clone(),
@@ -68,7 +81,11 @@ fn open_for_warp(source: &RasterSource) -> Result<OpenDataset, RasterError> {
                 }
             })?),
         };
-    Ok(OpenDataset { vrt, file })
+    Ok(OpenDataset {
+        vrt,
+        file,
+        revision,
+    })
 }
 
 /// Reads the stored bytes of `tile` from a COG that lines up with the tile grid.

@@ -589,6 +589,8 @@ async fn render_shared(
 ) -> Result<SharedTile, Problem> {
     let (memory, disk) = match &source.backend {
         Backend::Archive(_) => (None, None),
+        // Nothing would replace a kept tile of a function without a revision query.
+        Backend::Postgis(postgis) if !postgis.revision_tracked() => (None, None),
         _ => (state.memory_cache.clone(), state.tile_cache.clone()),
     };
     // Only stored tiles need the revision, which reads the source's file metadata; concurrent
@@ -613,6 +615,10 @@ async fn render_shared(
     }
     let flight_key = key.as_str().to_owned();
     let work = || async move {
+        // A render of this key may have finished between the look-up above and this flight.
+        if let Some(kept) = memory.as_ref().and_then(|memory| memory.get(&key)) {
+            return Ok((*kept).clone());
+        }
         let body =
             stored_or_rendered(state, source, &key, disk, tile, scale, format, options).await?;
         let Some(memory) = memory else {
@@ -632,6 +638,13 @@ async fn render_shared(
             }
             _ => None,
         };
+        // Encoders leave spare capacity in their buffers, which the cache would keep but not
+        // count, so the kept bytes are copied to buffers of their own length.
+        let body = body.map(|body| TileBody {
+            bytes: Bytes::copy_from_slice(&body.bytes),
+            ..body
+        });
+        let gzipped = gzipped.map(|bytes| Bytes::copy_from_slice(&bytes));
         let shared = SharedTile { body, gzipped };
         memory.insert(&key, Arc::new(shared.clone()));
         Ok(shared)
