@@ -212,6 +212,7 @@ impl Builder<'_> {
                     &self.frame,
                     self.request,
                     &context,
+                    &self.context.runtime,
                     self.deadline,
                 )?;
                 if let Some((item, usage)) = drawn {

@@ -1,0 +1,109 @@
+//! Tiles of MBTiles and PMTiles archives for static maps.
+//!
+//! Archives are read through async APIs, while a static map is built on a blocking thread
+//! (`worker::Workers` for the route and the atlas, the main thread for `tessera render`). The
+//! map's [`MapContext`](super::MapContext) carries a handle of the runtime, and the tiles of a
+//! layer are read in one `block_on` from that thread.
+
+use std::io::Read as _;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::runtime::Handle;
+
+use super::MapError;
+use crate::archive::Archive;
+use crate::format::Compression;
+use crate::tile::TileCoord;
+
+/// Largest inflated stored tile, in bytes, as for the tiles route.
+const MAX_INFLATED_TILE_BYTES: u64 = 32 << 20;
+
+/// Reads the stored bytes of `tiles` from `archive`, in the order given, still compressed.
+///
+/// Blocks the current thread on `runtime`. A thread that runs inside a runtime cannot block
+/// on one, so there it returns [`MapError::OnRuntimeThread`] instead of panicking. Past
+/// `deadline` it returns `MapError::TimedOut`.
+pub(super) fn read_tiles(
+    runtime: &Handle,
+    archive: &Archive,
+    tiles: &[TileCoord],
+    deadline: Instant,
+) -> Result<Vec<Option<Bytes>>, MapError> {
+    if Handle::try_current().is_ok() {
+        return Err(MapError::OnRuntimeThread {
+            path: archive.path().to_path_buf(),
+        });
+    }
+    let read_all = async {
+        let mut stored = Vec::with_capacity(tiles.len());
+        for &tile in tiles {
+            let bytes = archive
+                .get_tile(tile)
+                .await
+                .map_err(|error| MapError::Archive {
+                    path: archive.path().to_path_buf(),
+                    tile,
+                    message: error.to_string(),
+                })?;
+            stored.push(bytes);
+        }
+        Ok(stored)
+    };
+    runtime.block_on(async {
+        tokio::time::timeout_at(deadline.into(), read_all)
+            .await
+            .unwrap_or(Err(MapError::TimedOut { seconds: 0.0 }))
+    })
+}
+
+/// Inflates a stored tile, up to [`MAX_INFLATED_TILE_BYTES`].
+pub(super) fn inflate(bytes: &[u8], compression: Compression) -> Result<Vec<u8>, String> {
+    match compression {
+        Compression::None => Ok(bytes.to_vec()),
+        Compression::Gzip => {
+            let mut out = Vec::with_capacity(bytes.len() * 3);
+            flate2::read::GzDecoder::new(bytes)
+                .take(MAX_INFLATED_TILE_BYTES + 1)
+                .read_to_end(&mut out)
+                .map_err(|error| format!("inflating a stored tile failed: {error}"))?;
+            if out.len() as u64 > MAX_INFLATED_TILE_BYTES {
+                return Err(format!(
+                    "a stored tile inflates to more than {MAX_INFLATED_TILE_BYTES} bytes"
+                ));
+            }
+            Ok(out)
+        }
+        other => Err(format!(
+            "stored tiles with {} compression cannot be drawn: store the archive with gzip or none",
+            other.content_encoding().unwrap_or("unknown")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    /// Stored bytes, their compression, and the inflated bytes or `None` for an error.
+    type Case<'a> = (&'a [u8], Compression, Option<&'a [u8]>);
+
+    #[test]
+    fn inflate_by_compression() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(b"tile bytes").expect("writing to a Vec");
+        let gzipped = encoder.finish().expect("finishing a gzip stream in a Vec");
+        let cases: [Case<'_>; 4] = [
+            (b"tile bytes", Compression::None, Some(b"tile bytes")),
+            (&gzipped, Compression::Gzip, Some(b"tile bytes")),
+            (b"not gzip", Compression::Gzip, None),
+            (b"anything", Compression::Zstd, None),
+        ];
+        for (bytes, compression, expected) in cases {
+            let inflated = inflate(bytes, compression).ok();
+            assert_eq!(inflated.as_deref(), expected, "{compression:?}");
+        }
+    }
+}
