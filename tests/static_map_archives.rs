@@ -1,15 +1,21 @@
-//! Static maps of MBTiles and PMTiles archives: raster archive tiles mosaicked like imagery
-//! and named in the PDF's provenance.
+//! Static maps of MBTiles and PMTiles archives. Raster archive tiles are mosaicked like
+//! imagery. Vector archive features are drawn by layer and filter where the tile route puts
+//! them, and a label of a feature cut by tile edges is placed once. The PDF's provenance
+//! names the archives, and the tile route's access rules apply to the map.
 
 mod common;
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{TestServer, decode_image, geodata, have_program};
+use common::{TestServer, decode_image, geodata, have_program, shared_data};
+use geozero::mvt::{Message as _, Tile};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tessera::config::Config;
+use tessera::access::{AccessConfig, append_new_key};
+use tessera::config::{Config, SourceConfig};
+use tessera::tile::{TileCoord, lonlat_to_tile};
 
 const PLAIN: &str = "scalebar=false&attribution=false";
 
@@ -183,5 +189,543 @@ async fn raster_archive_matches_cog() {
     assert!(
         text.contains(&sha256_hex(&archive)),
         "the archive's SHA-256 is missing from the provenance: {text}"
+    );
+}
+
+/// A MapLibre view and the map's size, in page units.
+#[derive(Debug, Clone, Copy)]
+struct View {
+    lon: f64,
+    lat: f64,
+    zoom: f64,
+    size: f64,
+}
+
+impl View {
+    fn path(self, style: &str, extension: &str) -> String {
+        format!(
+            "/static/{style}/{},{},{}/{}x{}.{extension}",
+            self.lon, self.lat, self.zoom, self.size, self.size
+        )
+    }
+
+    /// Returns the page position of a point in Web Mercator metres.
+    fn page(self, (x, y): (f64, f64)) -> (f64, f64) {
+        let resolution = 2.0 * std::f64::consts::PI * 6_378_137.0 / (512.0 * self.zoom.exp2());
+        let (centre_x, centre_y) = tessera::tile::lonlat_to_mercator(self.lon, self.lat);
+        (
+            (x - centre_x) / resolution + self.size / 2.0,
+            (centre_y - y) / resolution + self.size / 2.0,
+        )
+    }
+
+    /// Returns whether a page position is at least `inset` units inside the map.
+    fn shows(self, (x, y): (f64, f64), inset: f64) -> bool {
+        (inset..self.size - inset).contains(&x) && (inset..self.size - inset).contains(&y)
+    }
+
+    /// Returns the tile that the map reads at the centre: MapLibre shows vector tiles of zoom
+    /// floor(z) at map zoom z, clamped to the archive's `maxzoom`.
+    fn centre_tile(self, maxzoom: u8) -> TileCoord {
+        let z = (self.zoom.floor() as u8).min(maxzoom);
+        lonlat_to_tile(self.lon, self.lat, z)
+    }
+}
+
+/// A feature of a tile as the tile route sends it, decoded with geozero: its properties as
+/// text and its geometry in page units of `view`.
+struct RouteFeature {
+    id: Option<u64>,
+    properties: HashMap<String, String>,
+    geometry: geo::Geometry<f64>,
+}
+
+/// Requests a tile through `/tiles` and returns the features of `layer` in page units.
+async fn route_features(
+    server: &TestServer,
+    source: &str,
+    tile: TileCoord,
+    layer: &str,
+    view: View,
+) -> Vec<RouteFeature> {
+    let path = format!("/tiles/{source}/{}/{}/{}.mvt", tile.z, tile.x, tile.y);
+    let bytes = get_ok(server, &path).await;
+    let decoded = Tile::decode(bytes.as_slice()).expect("a valid MVT tile");
+    let bounds = tile.bounds_mercator();
+    let Some(layer) = decoded.layers.iter().find(|found| found.name == layer) else {
+        return Vec::new();
+    };
+    let extent = f64::from(layer.extent.unwrap_or(4096));
+    let to_page = |coord: geo::Coord<f64>| {
+        let x = bounds.min_x + coord.x / extent * (bounds.max_x - bounds.min_x);
+        let y = bounds.max_y - coord.y / extent * (bounds.max_y - bounds.min_y);
+        let (page_x, page_y) = view.page((x, y));
+        geo::Coord {
+            x: page_x,
+            y: page_y,
+        }
+    };
+    layer
+        .features
+        .iter()
+        .filter_map(|feature| {
+            use geo::MapCoords as _;
+            use geozero::ToGeo as _;
+            let geometry = feature.to_geo().ok()?.map_coords(to_page);
+            let properties = feature
+                .tags
+                .chunks_exact(2)
+                .map(|pair| {
+                    let key = layer.keys[pair[0] as usize].clone();
+                    let value = &layer.values[pair[1] as usize];
+                    let text = value
+                        .string_value
+                        .clone()
+                        .or_else(|| value.double_value.map(|number| number.to_string()))
+                        .or_else(|| value.float_value.map(|number| number.to_string()))
+                        .or_else(|| value.int_value.map(|number| number.to_string()))
+                        .or_else(|| value.uint_value.map(|number| number.to_string()))
+                        .or_else(|| value.sint_value.map(|number| number.to_string()))
+                        .or_else(|| value.bool_value.map(|flag| flag.to_string()))
+                        .unwrap_or_default();
+                    (key, text)
+                })
+                .collect();
+            Some(RouteFeature {
+                id: feature.id,
+                properties,
+                geometry,
+            })
+        })
+        .collect()
+}
+
+/// Returns the interior point of the largest polygon among `features` whose interior point
+/// the map shows.
+fn largest_polygon_inside<'a>(
+    features: impl Iterator<Item = &'a RouteFeature>,
+    view: View,
+) -> Option<(f64, f64)> {
+    use geo::{Area as _, InteriorPoint as _};
+    features
+        .filter_map(|feature| {
+            let point = feature.geometry.interior_point()?;
+            let point = (point.x(), point.y());
+            view.shows(point, 4.0)
+                .then_some((feature.geometry.unsigned_area(), point))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, point)| point)
+}
+
+/// Returns the middle of the longest line segment among `features` that the map shows.
+fn longest_segment_middle<'a>(
+    features: impl Iterator<Item = &'a RouteFeature>,
+    view: View,
+) -> Option<(f64, f64)> {
+    features
+        .flat_map(|feature| match &feature.geometry {
+            geo::Geometry::LineString(line) => line.lines().collect::<Vec<_>>(),
+            geo::Geometry::MultiLineString(lines) => {
+                lines.iter().flat_map(geo::LineString::lines).collect()
+            }
+            _ => Vec::new(),
+        })
+        .filter_map(|segment| {
+            let length = segment.dx().hypot(segment.dy());
+            let (start, end) = (segment.start, segment.end);
+            let middle = (f64::midpoint(start.x, end.x), f64::midpoint(start.y, end.y));
+            view.shows(middle, 4.0).then_some((length, middle))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, middle)| middle)
+}
+
+fn pixel_at(image: &image::RgbaImage, (x, y): (f64, f64)) -> image::Rgba<u8> {
+    *image.get_pixel(x as u32, y as u32)
+}
+
+fn is_colour(pixel: image::Rgba<u8>, expected: [u8; 3]) -> bool {
+    pixel[3] > 200
+        && pixel
+            .0
+            .iter()
+            .zip(expected)
+            .all(|(&channel, wanted)| channel.abs_diff(wanted) < 60)
+}
+
+const RED: [u8; 3] = [255, 0, 0];
+const GREEN: [u8; 3] = [0, 255, 0];
+const BLUE: [u8; 3] = [0, 0, 255];
+
+fn background() -> Value {
+    json!({"id": "background", "type": "background", "paint": {"background-color": "#ffffff"}})
+}
+
+/// Florence's Protomaps basemap at zoom 14, where water, buildings and roads are in the tile.
+const FLORENCE: View = View {
+    lon: 11.2515,
+    lat: 43.7685,
+    zoom: 14.0,
+    size: 512.0,
+};
+
+/// Serves the Florence archive with one style per layer (`water`, `buildings`, `roads`) and
+/// one of all three (`all`), and returns the folder of the styles and the server.
+async fn florence_server(archive: &Path) -> (tempfile::TempDir, TestServer) {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let styles = folder.path().join("styles");
+    std::fs::create_dir(&styles).expect("styles folder");
+    let sources = json!({"florence": {"type": "vector", "url": "/tiles/protomaps_firenze.json"}});
+    let water = json!({"id": "water", "type": "fill", "source": "florence",
+        "source-layer": "water", "paint": {"fill-color": "#0000ff"}});
+    let buildings = json!({"id": "buildings", "type": "fill", "source": "florence",
+        "source-layer": "buildings", "paint": {"fill-color": "#ff0000"}});
+    let roads = json!({"id": "roads", "type": "line", "source": "florence",
+        "source-layer": "roads", "filter": ["==", ["get", "pmap:kind"], "minor_road"],
+        "paint": {"line-color": "#00ff00", "line-width": 4}});
+    write_style(&styles, "water", &sources, &json!([background(), water]));
+    write_style(
+        &styles,
+        "buildings",
+        &sources,
+        &json!([background(), buildings]),
+    );
+    write_style(&styles, "roads", &sources, &json!([background(), roads]));
+    write_style(
+        &styles,
+        "all",
+        &sources,
+        &json!([background(), water, buildings, roads]),
+    );
+    let server = TestServer::start(Config {
+        paths: vec![archive.to_owned()],
+        styles,
+        ..Config::default()
+    })
+    .await;
+    (folder, server)
+}
+
+#[tokio::test]
+async fn vector_archive_drawn_by_layer() {
+    let Some(archive) = shared_data("pmtiles-samples/protomaps_firenze.pmtiles") else {
+        return;
+    };
+    let (_folder, server) = florence_server(&archive).await;
+    let tilejson = server.json("/tiles/protomaps_firenze.json").await;
+    let maxzoom = tilejson["maxzoom"].as_u64().expect("maxzoom") as u8;
+    let tile = FLORENCE.centre_tile(maxzoom);
+    let features =
+        |layer: &'static str| route_features(&server, "protomaps_firenze", tile, layer, FLORENCE);
+    let water_features = features("water").await;
+    let building_features = features("buildings").await;
+    let road_features = features("roads").await;
+    let kind = |feature: &&RouteFeature, wanted: &str| {
+        feature.properties.get("pmap:kind").map(String::as_str) == Some(wanted)
+    };
+    let cases = [
+        (
+            "water",
+            largest_polygon_inside(water_features.iter(), FLORENCE),
+            BLUE,
+        ),
+        (
+            "buildings",
+            largest_polygon_inside(building_features.iter(), FLORENCE),
+            RED,
+        ),
+        (
+            "roads",
+            longest_segment_middle(
+                road_features.iter().filter(|road| kind(road, "minor_road")),
+                FLORENCE,
+            ),
+            GREEN,
+        ),
+    ];
+    for (style, place, colour) in cases {
+        let place = place.unwrap_or_else(|| panic!("tile {tile} has no {style} in the frame"));
+        let image = decode_image(
+            &get_ok(&server, &format!("{}?{PLAIN}", FLORENCE.path(style, "png"))).await,
+        );
+        let pixel = pixel_at(&image, place);
+        assert!(is_colour(pixel, colour), "{style} at {place:?}: {pixel:?}");
+    }
+    // Another kind of road, which the filter excludes.
+    let (excluded, other) = ["medium_road", "major_road", "other"]
+        .into_iter()
+        .find_map(|other| {
+            let middle = longest_segment_middle(
+                road_features.iter().filter(|road| kind(road, other)),
+                FLORENCE,
+            );
+            middle.map(|middle| (middle, other))
+        })
+        .expect("a road of another kind in the frame");
+    let image = decode_image(
+        &get_ok(
+            &server,
+            &format!("{}?{PLAIN}", FLORENCE.path("roads", "png")),
+        )
+        .await,
+    );
+    let pixel = pixel_at(&image, excluded);
+    assert!(
+        !is_colour(pixel, GREEN),
+        "a {other} road, which the filter excludes, is drawn at {excluded:?}"
+    );
+}
+
+#[tokio::test]
+async fn vector_archive_pdf_keeps_paths() {
+    let Some(archive) = shared_data("pmtiles-samples/protomaps_firenze.pmtiles") else {
+        return;
+    };
+    if !poppler_installed() {
+        return;
+    }
+    let (_folder, server) = florence_server(&archive).await;
+    let pdf = get_ok(&server, &format!("{}?dpi=72", FLORENCE.path("all", "pdf"))).await;
+    let listed = poppler("pdfimages", &["-list"], &pdf);
+    let images = listed
+        .lines()
+        .skip(2)
+        .filter(|line| !line.trim().is_empty())
+        .count();
+    assert_eq!(images, 0, "a vector-only map embeds images: {listed}");
+    let text: String = poppler("pdftotext", &["-enc", "UTF-8"], &pdf)
+        .split_whitespace()
+        .collect();
+    assert!(
+        text.contains("protomaps_firenze.pmtiles"),
+        "the archive is missing from the provenance: {text}"
+    );
+    assert!(
+        text.contains(&sha256_hex(&archive)),
+        "the archive's SHA-256 is missing from the provenance: {text}"
+    );
+}
+
+/// Returns the name and id of a named building that the map reads from several tiles, with
+/// the anchors of at least two pieces well inside the frame, or `None`.
+async fn building_in_pieces(server: &TestServer, view: View) -> Option<(String, u64)> {
+    use geo::InteriorPoint as _;
+    let centre = view.centre_tile(14);
+    let mut pieces: BTreeMap<u64, (String, usize)> = BTreeMap::new();
+    let mut ids_by_name: HashMap<String, std::collections::BTreeSet<u64>> = HashMap::new();
+    for dy in -1_i64..=1 {
+        for dx in -1_i64..=1 {
+            let x = u32::try_from(i64::from(centre.x) + dx).expect("a column inside the world");
+            let y = u32::try_from(i64::from(centre.y) + dy).expect("a row inside the world");
+            let tile = TileCoord { z: centre.z, x, y };
+            for feature in
+                route_features(server, "protomaps_firenze", tile, "buildings", view).await
+            {
+                let (Some(id), Some(name)) = (feature.id, feature.properties.get("name")) else {
+                    continue;
+                };
+                ids_by_name.entry(name.clone()).or_default().insert(id);
+                let inside = feature
+                    .geometry
+                    .interior_point()
+                    .is_some_and(|point| view.shows((point.x(), point.y()), 60.0));
+                let entry = pieces.entry(id).or_insert_with(|| (name.clone(), 0));
+                entry.1 += usize::from(inside);
+            }
+        }
+    }
+    pieces
+        .into_iter()
+        .find(|(_, (name, inside))| *inside >= 2 && ids_by_name[name].len() == 1)
+        .map(|(id, (name, _))| (name, id))
+}
+
+#[tokio::test]
+async fn vector_archive_labels_once() {
+    let Some(archive) = shared_data("pmtiles-samples/protomaps_firenze.pmtiles") else {
+        return;
+    };
+    if !poppler_installed() {
+        return;
+    }
+    let (folder, server) = florence_server(&archive).await;
+    let styles = folder.path().join("styles");
+    let (name, id) = building_in_pieces(&server, FLORENCE)
+        .await
+        .expect("a named building cut by a tile edge inside the frame");
+    // Overlapping labels are allowed, so only the deduplication keeps a second piece's label
+    // out.
+    let label = json!({"id": "one-building", "type": "symbol", "source": "florence",
+        "source-layer": "buildings", "filter": ["==", ["get", "name"], name],
+        "layout": {"text-field": "Piece", "text-font": ["Noto Sans CJK KR Regular"],
+            "text-size": 14, "text-allow-overlap": true},
+        "paint": {"text-color": "#000000"}});
+    let sources = json!({"florence": {"type": "vector", "url": "/tiles/protomaps_firenze.json"}});
+    write_style(
+        &styles,
+        "one-building",
+        &sources,
+        &json!([background(), label]),
+    );
+    let pdf = get_ok(
+        &server,
+        &format!("{}?dpi=72&{PLAIN}", FLORENCE.path("one-building", "pdf")),
+    )
+    .await;
+    let text = poppler("pdftotext", &["-enc", "UTF-8"], &pdf);
+    assert_eq!(
+        text.matches("Piece").count(),
+        1,
+        "building {name:?} (id {id}) labelled other than once: {text}"
+    );
+}
+
+/// Derna's building footprints at zoom 15, drawn from the archive's zoom 13 tiles.
+const DERNA: View = View {
+    lon: 22.6538,
+    lat: 32.7503,
+    zoom: 15.0,
+    size: 512.0,
+};
+
+/// The private attribute of the Derna footprints in the access test.
+const PRIVATE_ATTRIBUTE: &str = "full_plus_code";
+
+fn source_config(path: &Path, options: &str) -> SourceConfig {
+    SourceConfig {
+        path: path.to_owned(),
+        name: None,
+        attribution: None,
+        description: None,
+        options: toml::from_str(options).expect("options are TOML"),
+    }
+}
+
+fn red_pixels(image: &image::RgbaImage) -> usize {
+    image
+        .pixels()
+        .filter(|&&pixel| is_colour(pixel, RED))
+        .count()
+}
+
+/// Serves the Derna archive twice, as a private source (`derna-private`) and as a public one
+/// whose attribute [`PRIVATE_ATTRIBUTE`] is private (`derna`), with a key that opens both.
+/// Returns the folder, the server and the key.
+async fn derna_server(archive: &Path) -> (tempfile::TempDir, TestServer, String) {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let styles = folder.path().join("styles");
+    std::fs::create_dir(&styles).expect("styles folder");
+    let source =
+        |id: &str| json!({"derna": {"type": "vector", "url": format!("/tiles/{id}.json")}});
+    let fill = |filter: Value| {
+        json!({"id": "buildings", "type": "fill", "source": "derna", "source-layer": "zcta",
+            "filter": filter, "paint": {"fill-color": "#ff0000"}})
+    };
+    let label = json!({"id": "codes", "type": "symbol", "source": "derna", "source-layer": "zcta",
+        "layout": {"text-field": format!("{{{PRIVATE_ATTRIBUTE}}}"),
+            "text-font": ["Noto Sans CJK KR Regular"], "text-size": 14},
+        "paint": {"text-color": "#000000"}});
+    let all = json!(["has", "confidence"]);
+    let by_private = json!(["has", PRIVATE_ATTRIBUTE]);
+    write_style(
+        &styles,
+        "private-fill",
+        &source("derna-private"),
+        &json!([background(), fill(all)]),
+    );
+    write_style(
+        &styles,
+        "attribute-fill",
+        &source("derna"),
+        &json!([background(), fill(by_private)]),
+    );
+    write_style(
+        &styles,
+        "attribute-label",
+        &source("derna"),
+        &json!([background(), label]),
+    );
+    write_style(&styles, "blank", &source("derna"), &json!([background()]));
+    let keys_file = folder.path().join("keys.txt");
+    let key =
+        append_new_key(&keys_file, &["investigators".to_owned()], Some("test")).expect("a new key");
+    let mut sources = BTreeMap::new();
+    sources.insert(
+        "derna-private".to_owned(),
+        source_config(
+            archive,
+            "access = \"private\"\ngroups = [\"investigators\"]",
+        ),
+    );
+    sources.insert(
+        "derna".to_owned(),
+        source_config(
+            archive,
+            &format!(
+                "private_attributes = [\"{PRIVATE_ATTRIBUTE}\"]\ngroups = [\"investigators\"]"
+            ),
+        ),
+    );
+    let server = TestServer::start(Config {
+        sources,
+        styles,
+        access: AccessConfig {
+            keys_file: Some(keys_file),
+            ..AccessConfig::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let failures = &server.state.failures;
+    assert!(failures.is_empty(), "every source loads: {failures:?}");
+    (folder, server, key)
+}
+
+#[tokio::test]
+async fn vector_archive_access_rules() {
+    let Some(archive) = shared_data("pmtiles-samples/Derna_buildings.pmtiles") else {
+        return;
+    };
+    let (_folder, server, key) = derna_server(&archive).await;
+    let tile = DERNA.centre_tile(13);
+    let buildings = route_features(&server, "derna", tile, "zcta", DERNA).await;
+    let building =
+        largest_polygon_inside(buildings.iter(), DERNA).expect("a building in the frame");
+    let png = |style: &str, with_key: bool| {
+        let key_query = if with_key {
+            format!("&key={key}")
+        } else {
+            String::new()
+        };
+        let path = format!("{}?{PLAIN}{key_query}", DERNA.path(style, "png"));
+        let server = &server;
+        async move { decode_image(&get_ok(server, &path).await) }
+    };
+
+    for style in ["private-fill", "attribute-fill"] {
+        let without_key = png(style, false).await;
+        assert_eq!(
+            red_pixels(&without_key),
+            0,
+            "{style} draws buildings without a key"
+        );
+        let with_key = png(style, true).await;
+        let pixel = pixel_at(&with_key, building);
+        assert!(
+            is_colour(pixel, RED),
+            "{style} with a key at {building:?}: {pixel:?}"
+        );
+    }
+    let blank = png("blank", false).await;
+    let labelled_without_key = png("attribute-label", false).await;
+    assert!(
+        labelled_without_key == blank,
+        "a label of the private attribute is drawn without a key"
+    );
+    let labelled_with_key = png("attribute-label", true).await;
+    assert!(
+        labelled_with_key != blank,
+        "no label of the private attribute is drawn with a key"
     );
 }

@@ -12,12 +12,88 @@ use bytes::Bytes;
 use tokio::runtime::Handle;
 
 use super::MapError;
+use super::imagery::tile_range;
+use super::mvt::{TileFeature, decode_tile};
 use crate::archive::Archive;
-use crate::format::Compression;
-use crate::tile::TileCoord;
+use crate::format::{Compression, TileFormat};
+use crate::source::Source;
+use crate::tile::{Bbox, TileCoord};
 
 /// Largest inflated stored tile, in bytes, as for the tiles route.
 const MAX_INFLATED_TILE_BYTES: u64 = 32 << 20;
+
+/// Most tiles one vector archive may read for a map. A frame that needs more at its zoom
+/// reads a coarser zoom instead.
+const MAX_VECTOR_TILES: u64 = 256;
+
+/// Reads and decodes the vector tiles of `archive` that cover `bounds` (Web Mercator metres)
+/// at the tile zoom that MapLibre shows at `frame_zoom`, clamped to the archive's zoom range.
+///
+/// Each tile goes through the access rules of the tile route for the current request
+/// (private attributes removed, sensitive points snapped or left out) before it is decoded.
+/// Features cut at tile edges come back once per tile, with the tile's buffer.
+pub(super) fn vector_features(
+    runtime: &Handle,
+    source: &Source,
+    archive: &Archive,
+    bounds: &Bbox,
+    frame_zoom: f64,
+    deadline: Instant,
+) -> Result<Vec<TileFeature>, MapError> {
+    let metadata = archive.metadata();
+    if metadata.format != TileFormat::Mvt {
+        tracing::debug!(source = %source.id, format = ?metadata.format, "vector layer of a raster archive: not drawn");
+        return Ok(Vec::new());
+    }
+    let (minzoom, maxzoom) = (metadata.minzoom, metadata.maxzoom);
+    // MapLibre shows 512-pixel vector tiles of zoom floor(z) at map zoom z, and the frame's
+    // zoom is a MapLibre zoom.
+    let mut z = frame_zoom
+        .floor()
+        .clamp(f64::from(minzoom), f64::from(maxzoom)) as u8;
+    let range = loop {
+        let range = tile_range(bounds, z);
+        if range.count() <= MAX_VECTOR_TILES || z <= minzoom {
+            break range;
+        }
+        z -= 1;
+    };
+    if range.count() > MAX_VECTOR_TILES {
+        tracing::warn!(source = %source.id, tiles = range.count(), max = MAX_VECTOR_TILES, "vector archive needs too many tiles at its lowest zoom: not drawn");
+        return Ok(Vec::new());
+    }
+    let tiles: Vec<TileCoord> = range
+        .tiles(z)
+        .filter(|&tile| source.touches(tile))
+        .collect();
+    let stored = read_tiles(runtime, archive, &tiles, deadline)?;
+    let failed = |tile: TileCoord, message: String| MapError::Archive {
+        path: archive.path().to_path_buf(),
+        tile,
+        message,
+    };
+    let mut features = Vec::new();
+    // The access rules read the request's grant, which is set on this thread only, so the
+    // tiles are filtered and decoded here rather than on other rayon threads.
+    for (&tile, bytes) in tiles.iter().zip(stored) {
+        if Instant::now() >= deadline {
+            return Err(MapError::TimedOut { seconds: 0.0 });
+        }
+        let Some(bytes) = bytes else {
+            continue;
+        };
+        let plain =
+            inflate(&bytes, metadata.compression).map_err(|message| failed(tile, message))?;
+        let restricted = crate::access::restrict_mvt(source, tile, plain)
+            .map_err(|error| failed(tile, error.to_string()))?;
+        let Some(plain) = restricted else {
+            continue;
+        };
+        features
+            .extend(decode_tile(&plain, tile).map_err(|error| failed(tile, error.to_string()))?);
+    }
+    Ok(features)
+}
 
 /// Reads the stored bytes of `tiles` from `archive`, in the order given, still compressed.
 ///

@@ -190,7 +190,7 @@ fn archive_pixels(
 
 /// A range of tiles, inclusive.
 #[derive(Debug, Clone, Copy)]
-struct TileRange {
+pub(super) struct TileRange {
     min_x: u32,
     min_y: u32,
     max_x: u32,
@@ -198,12 +198,23 @@ struct TileRange {
 }
 
 impl TileRange {
-    fn count(self) -> u64 {
+    pub(super) fn count(self) -> u64 {
         u64::from(self.max_x - self.min_x + 1) * u64::from(self.max_y - self.min_y + 1)
+    }
+
+    /// Returns the tiles of the range at zoom `z`, row by row.
+    pub(super) fn tiles(self, z: u8) -> impl Iterator<Item = TileCoord> {
+        (self.min_y..=self.max_y).flat_map(move |y| {
+            (self.min_x..=self.max_x).map(move |x| {
+                TileCoord::new(u32::from(z), u64::from(x), u64::from(y))
+                    .expect("the range lies inside the zoom's matrix")
+            })
+        })
     }
 }
 
-fn tile_range(bounds: &crate::tile::Bbox, z: u8) -> TileRange {
+/// Returns the tiles of zoom `z` that cover `bounds` in Web Mercator metres.
+pub(super) fn tile_range(bounds: &crate::tile::Bbox, z: u8) -> TileRange {
     let size = 1_u32 << z;
     let tile_metres = 2.0 * ORIGIN_SHIFT / f64::from(size);
     let column = |x: f64| {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod furniture;
 pub mod geotiff;
 pub mod imagery;
+pub mod mvt;
 pub mod pdf;
 pub mod raster;
 pub mod request;
