@@ -729,3 +729,50 @@ async fn vector_archive_access_rules() {
         "no label of the private attribute is drawn with a key"
     );
 }
+
+#[tokio::test]
+async fn cli_draws_vector_archive() {
+    let Some(archive) = shared_data("pmtiles-samples/protomaps_firenze.pmtiles") else {
+        return;
+    };
+    let (folder, server) = florence_server(&archive).await;
+    let served = get_ok(&server, &format!("{}?{PLAIN}", FLORENCE.path("all", "png"))).await;
+    let settings = folder.path().join("tessera.toml");
+    let toml = format!(
+        "paths = [{:?}]\nstyles = {:?}\n",
+        archive,
+        folder.path().join("styles")
+    );
+    std::fs::write(&settings, toml).expect("write the configuration");
+    let output = folder.path().join("cli.png");
+    // `tessera render` builds the map on its main thread, outside the runtime that reads
+    // the archive.
+    let run = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .env("RUST_LOG", "warn")
+        .args(["render", "--style", "all", "--center"])
+        .arg(format!(
+            "{},{},{}",
+            FLORENCE.lon, FLORENCE.lat, FLORENCE.zoom
+        ))
+        .args([
+            "--size",
+            "512x512",
+            "--scalebar",
+            "false",
+            "--attribution",
+            "false",
+        ])
+        .arg("--config")
+        .arg(&settings)
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .expect("tessera render starts");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let written = std::fs::read(&output).expect("the CLI's file");
+    assert!(written == served, "CLI and route bytes differ");
+}
