@@ -111,6 +111,9 @@ pub(super) fn read_tiles(
             path: archive.path().to_path_buf(),
         });
     }
+    if Instant::now() >= deadline {
+        return Err(MapError::TimedOut { seconds: 0.0 });
+    }
     let read_all = async {
         let mut stored = Vec::with_capacity(tiles.len());
         for &tile in tiles {
@@ -160,8 +163,62 @@ pub(super) fn inflate(bytes: &[u8], compression: Compression) -> Result<Vec<u8>,
 #[cfg(test)]
 mod tests {
     use std::io::Write as _;
+    use std::time::Duration;
 
     use super::*;
+
+    /// Writes an MBTiles of PNG tiles with one tile, 1/0/0 (TMS row 1), and opens it.
+    fn one_tile_archive(folder: &std::path::Path, runtime: &tokio::runtime::Runtime) -> Archive {
+        let path = folder.join("one.mbtiles");
+        let connection = rusqlite::Connection::open(&path).expect("create the MBTiles file");
+        connection
+            .execute_batch(
+                "CREATE TABLE metadata (name TEXT, value TEXT);
+                 CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER,
+                                     tile_row INTEGER, tile_data BLOB);
+                 INSERT INTO metadata VALUES ('format', 'png'), ('minzoom', '0'),
+                                             ('maxzoom', '1');
+                 INSERT INTO tiles VALUES (1, 0, 1, x'89504E470D0A1A0A');",
+            )
+            .expect("write the MBTiles tables");
+        drop(connection);
+        runtime
+            .block_on(Archive::open(&path))
+            .expect("open the MBTiles")
+    }
+
+    #[test]
+    fn read_tiles_by_thread_and_deadline() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("build a runtime");
+        let archive = one_tile_archive(folder.path(), &runtime);
+        let present = TileCoord { z: 1, x: 0, y: 0 };
+        let absent = TileCoord { z: 1, x: 1, y: 1 };
+        let later = Instant::now() + Duration::from_secs(30);
+
+        let stored = read_tiles(runtime.handle(), &archive, &[present, absent], later)
+            .expect("a read from a plain thread");
+        assert_eq!(stored.len(), 2);
+        assert!(stored[0].is_some(), "the stored tile is missing");
+        assert!(stored[1].is_none(), "an absent tile has bytes");
+
+        let past = Instant::now()
+            .checked_sub(Duration::from_secs(1))
+            .expect("an instant");
+        let late = read_tiles(runtime.handle(), &archive, &[present], past);
+        assert!(matches!(late, Err(MapError::TimedOut { .. })), "{late:?}");
+
+        let _inside = runtime.enter();
+        let on_runtime = read_tiles(runtime.handle(), &archive, &[present], later);
+        assert!(
+            matches!(on_runtime, Err(MapError::OnRuntimeThread { .. })),
+            "{on_runtime:?}"
+        );
+    }
 
     /// Stored bytes, their compression, and the inflated bytes or `None` for an error.
     type Case<'a> = (&'a [u8], Compression, Option<&'a [u8]>);
