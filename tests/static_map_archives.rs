@@ -1,7 +1,8 @@
 //! Static maps of MBTiles and PMTiles archives. Raster archive tiles are mosaicked like
 //! imagery. Vector archive features are drawn by layer and filter where the tile route puts
 //! them, and a label of a feature cut by tile edges is placed once. The PDF's provenance
-//! names the archives, and the tile route's access rules apply to the map.
+//! names the archives, and the tile route's access rules (private sources and attributes,
+//! sensitive points) apply to the map.
 
 mod common;
 
@@ -775,4 +776,116 @@ async fn cli_draws_vector_archive() {
     );
     let written = std::fs::read(&output).expect("the CLI's file");
     assert!(written == served, "CLI and route bytes differ");
+}
+
+/// A sensitive site, and the zoom of the archive's only tile.
+const SITE: (f64, f64) = (126.578_913, 39.745_621);
+const SITE_ZOOM: u8 = 14;
+
+/// Writes an MBTiles with one gzip-compressed vector tile at [`SITE_ZOOM`] that contains the
+/// point [`SITE`] in the layer `sites`.
+fn site_mbtiles(path: &Path) {
+    use std::io::Write as _;
+    let tile = lonlat_to_tile(SITE.0, SITE.1, SITE_ZOOM);
+    let bounds = tile.bounds_mercator();
+    let (x, y) = tessera::tile::lonlat_to_mercator(SITE.0, SITE.1);
+    let column = (x - bounds.min_x) / (bounds.max_x - bounds.min_x) * 4096.0;
+    let row = (bounds.max_y - y) / (bounds.max_y - bounds.min_y) * 4096.0;
+    let mut mvt_tile = mvt::Tile::new(4096);
+    let layer = mvt_tile.create_layer("sites");
+    let geometry = mvt::GeomEncoder::new(mvt::GeomType::Point)
+        .point(column, row)
+        .expect("a point")
+        .encode()
+        .expect("a point geometry");
+    let mut feature = layer.into_feature(geometry);
+    feature.add_tag_string("name", "witness");
+    mvt_tile.add_layer(feature.into_layer()).expect("a layer");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder
+        .write_all(&mvt_tile.to_bytes().expect("tile bytes"))
+        .expect("gzip into memory");
+    let compressed = encoder.finish().expect("gzip into memory");
+    let connection = rusqlite::Connection::open(path).expect("create the MBTiles file");
+    let vector_layers = r#"{"vector_layers": [{"id": "sites", "fields": {"name": "String"}}]}"#;
+    connection
+        .execute_batch(
+            "CREATE TABLE metadata (name TEXT, value TEXT);
+             CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER,
+                                 tile_row INTEGER, tile_data BLOB);",
+        )
+        .expect("create the MBTiles tables");
+    let metadata = [
+        ("format", "pbf"),
+        ("minzoom", "14"),
+        ("maxzoom", "14"),
+        ("json", vector_layers),
+    ];
+    for (name, value) in metadata {
+        connection
+            .execute("INSERT INTO metadata VALUES (?1, ?2)", (name, value))
+            .expect("insert metadata");
+    }
+    let tms_row = (1_u32 << SITE_ZOOM) - 1 - tile.y;
+    connection
+        .execute(
+            "INSERT INTO tiles VALUES (?1, ?2, ?3, ?4)",
+            (SITE_ZOOM, tile.x, tms_row, compressed),
+        )
+        .expect("insert the tile");
+}
+
+#[tokio::test]
+async fn vector_archive_sensitive_points() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let archive = folder.path().join("sites.mbtiles");
+    site_mbtiles(&archive);
+    let styles = folder.path().join("styles");
+    std::fs::create_dir(&styles).expect("styles folder");
+    let sources = json!({"sites": {"type": "vector", "url": "/tiles/sites.json"}});
+    let circles = json!({"id": "sites", "type": "circle", "source": "sites",
+        "source-layer": "sites", "paint": {"circle-radius": 6, "circle-color": "#ff0000"}});
+    write_style(&styles, "sites", &sources, &json!([background(), circles]));
+    let keys_file = folder.path().join("keys.txt");
+    let key =
+        append_new_key(&keys_file, &["investigators".to_owned()], Some("test")).expect("a new key");
+    let mut source_configs = BTreeMap::new();
+    source_configs.insert(
+        "sites".to_owned(),
+        source_config(&archive, "sensitive = true\ngroups = [\"investigators\"]"),
+    );
+    let server = TestServer::start(Config {
+        sources: source_configs,
+        styles,
+        access: AccessConfig {
+            keys_file: Some(keys_file),
+            sensitive_zoom: 12,
+            ..AccessConfig::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let failures = &server.state.failures;
+    assert!(failures.is_empty(), "every source loads: {failures:?}");
+    // Zoom 14 is past the sensitive zoom, so without a key the point is left out.
+    let view = View {
+        lon: SITE.0,
+        lat: SITE.1,
+        zoom: f64::from(SITE_ZOOM),
+        size: 256.0,
+    };
+    let site = view.page(tessera::tile::lonlat_to_mercator(SITE.0, SITE.1));
+    let path = format!("{}?{PLAIN}", view.path("sites", "png"));
+    let without_key = decode_image(&get_ok(&server, &path).await);
+    assert_eq!(
+        red_pixels(&without_key),
+        0,
+        "a sensitive point is drawn without a key"
+    );
+    let with_key = decode_image(&get_ok(&server, &format!("{path}&key={key}")).await);
+    let pixel = pixel_at(&with_key, site);
+    assert!(
+        is_colour(pixel, RED),
+        "the point with a key at {site:?}: {pixel:?}"
+    );
 }
