@@ -418,6 +418,8 @@ fn decode_stored(bytes: &[u8], format: image::ImageFormat) -> Result<Vec<u8>, St
     if rgba.width() == TILE_SIZE {
         return Ok(rgba.into_raw());
     }
+    // NOTE: a 512-pixel tile is reduced to 256 pixels at its own zoom, so a map that
+    // enlarges the archive's deepest tiles shows them at half their stored resolution.
     let resized = image::imageops::resize(
         &rgba,
         TILE_SIZE,
