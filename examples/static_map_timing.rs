@@ -33,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         glyphs: state.glyphs.clone(),
         sprites: state.sprites.clone(),
         styles: PathBuf::from("styles"),
+        runtime: runtime.handle().clone(),
     };
     let limits = Limits {
         max_pixels: u64::MAX,

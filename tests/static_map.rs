@@ -591,6 +591,7 @@ async fn scene_records_sources_and_dates() {
         glyphs: state.glyphs.clone(),
         sprites: state.sprites.clone(),
         styles: state.config.styles.clone(),
+        runtime: tokio::runtime::Handle::current(),
     };
     let request = tessera::map::MapRequest {
         style: "tessera".to_owned(),

@@ -282,6 +282,7 @@ fn scene_images(server: &TestServer, view: View, dpi: f64) -> Vec<(u32, u32)> {
         glyphs: server.state.glyphs.clone(),
         sprites: server.state.sprites.clone(),
         styles: server.state.config.styles.clone(),
+        runtime: tokio::runtime::Handle::current(),
     };
     let mut options = MapOptions::for_format(OutputFormat::Pdf);
     options.dpi = dpi;

@@ -180,6 +180,26 @@ fn percent_encode(text: &str) -> String {
     encoded
 }
 
+/// Restricts an inflated MVT tile of `source` for the current request exactly as
+/// [`restrict_rendered`] does for the tile route, on the calling thread. Returns `None` when
+/// no feature is left.
+pub fn restrict_mvt(
+    source: &Source,
+    tile: crate::tile::TileCoord,
+    plain: Vec<u8>,
+) -> Result<Option<Vec<u8>>, MvtError> {
+    let Some(grant) = current() else {
+        return Ok(Some(plain));
+    };
+    if !source.access.restricts() || grant.sees_everything(source) {
+        return Ok(Some(plain));
+    }
+    let policy = grant.policy();
+    let settings = (policy.sensitive_zoom, policy.sensitive_cell_m);
+    let density = matches!(source.backend, crate::source::Backend::Density(_));
+    filter_tile(&plain, &source.access, tile, settings, density)
+}
+
 /// Most bytes a stored tile may inflate to before it is filtered.
 const MAX_INFLATED_TILE_BYTES: u64 = 64 * 1024 * 1024;
 

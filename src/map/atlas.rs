@@ -523,7 +523,7 @@ pub fn run(args: &AtlasArgs) -> anyhow::Result<AtlasSummary> {
         args.filters
     );
     let face = super::pdf::render::text_face(&state.glyphs)?;
-    let context = crate::server::static_map::map_context(&state);
+    let context = crate::server::static_map::map_context(&state, runtime.handle().clone());
     let limits = crate::server::static_map::limits(&state.config);
 
     let template = AtlasTemplate {

@@ -2,7 +2,7 @@
 //! the furniture.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::furniture;
 use super::imagery;
+use super::mvt::TileFeature;
 use super::scene::{
     Fill, FillRule, Georeference, Group, Item, LineCap, LineJoin, Page, PathCommand, PathItem,
     Rect, Rgba, Scene, SourceUse, Stroke,
@@ -67,6 +68,7 @@ pub fn build_scene(
         items: Vec::new(),
         uses: Vec::new(),
         placer: Placer::new(frame_rect),
+        archive_features: HashMap::new(),
     };
     for layer in &style.layers {
         if Instant::now() >= deadline {
@@ -163,6 +165,8 @@ struct Builder<'a> {
     items: Vec<Item>,
     uses: Vec<SourceUse>,
     placer: Placer,
+    /// Decoded tiles of the vector archives drawn so far, by source id.
+    archive_features: HashMap<String, Arc<Vec<TileFeature>>>,
 }
 
 impl Builder<'_> {
@@ -212,6 +216,7 @@ impl Builder<'_> {
                     &self.frame,
                     self.request,
                     &context,
+                    &self.context.runtime,
                     self.deadline,
                 )?;
                 if let Some((item, usage)) = drawn {
@@ -220,14 +225,19 @@ impl Builder<'_> {
                 }
             }
             "fill" | "line" | "circle" | "symbol" => {
-                let Some(vector) = vector_of(&source) else {
-                    // NOTE: vector layers of archives (MBTiles, PMTiles) and density cells are
-                    // not drawn by static maps, because only the R-tree sources can be queried
-                    // by extent without decoding tiles.
-                    tracing::debug!(layer = %layer.id, source = %source.id, "static maps draw vector layers of vector files and floorplans only");
+                let decoded;
+                let features = if let Some(vector) = vector_of(&source) {
+                    self.features(&source, vector, layer, zoom)
+                } else if let Backend::Archive(archive) = &source.backend {
+                    decoded = self.archive_features(&source, archive)?;
+                    self.tile_features(&decoded, layer, zoom)
+                } else {
+                    // NOTE: density cells are not drawn by static maps, because a density
+                    // source has no R-tree of features and its cells would have to be
+                    // aggregated tile by tile.
+                    tracing::debug!(layer = %layer.id, source = %source.id, "static maps draw vector layers of vector files, floorplans and archives only");
                     return Ok(());
                 };
-                let features = self.features(&source, vector, layer, zoom);
                 if features.is_empty() {
                     return Ok(());
                 }
@@ -308,6 +318,114 @@ impl Builder<'_> {
                 })
             })
             .collect()
+    }
+
+    /// Reads the decoded tiles of a vector archive for the frame and its margin, once per map.
+    fn archive_features(
+        &mut self,
+        source: &Source,
+        archive: &crate::archive::Archive,
+    ) -> Result<Arc<Vec<TileFeature>>, MapError> {
+        if let Some(known) = self.archive_features.get(&source.id) {
+            return Ok(Arc::clone(known));
+        }
+        let margin = FEATURE_MARGIN * self.frame.resolution;
+        let mercator = self.frame.mercator_bounds();
+        let bounds = Bbox::new(
+            mercator.min_x - margin,
+            mercator.min_y - margin,
+            mercator.max_x + margin,
+            mercator.max_y + margin,
+        );
+        let features = Arc::new(super::archive::vector_features(
+            &self.context.runtime,
+            source,
+            archive,
+            &bounds,
+            self.frame.zoom,
+            self.deadline,
+        )?);
+        self.archive_features
+            .insert(source.id.clone(), Arc::clone(&features));
+        Ok(features)
+    }
+
+    /// Picks the decoded tile features of `layer`'s source layer that pass its filter. The
+    /// access rules were applied to each tile before it was decoded.
+    ///
+    /// A feature that crosses a tile edge comes once from every tile it is in. Fills and lines
+    /// draw every piece, which adds stroke seams along the tiles' buffer edges and doubles a
+    /// translucent fill within the buffers. Circles and symbols draw one piece per feature:
+    /// pieces match by layer and id, or without an id by properties and anchor (to a page
+    /// unit). The first piece whose anchor is in the frame is kept, else the first piece.
+    fn tile_features<'f>(
+        &self,
+        decoded: &'f [TileFeature],
+        layer: &Layer,
+        zoom: f64,
+    ) -> Vec<Feature<'f>> {
+        let once = matches!(layer.kind.as_str(), "circle" | "symbol");
+        let mut features: Vec<Feature<'f>> = Vec::new();
+        let mut kept: HashMap<String, usize> = HashMap::new();
+        for feature in decoded {
+            if layer
+                .source_layer
+                .as_deref()
+                .is_some_and(|wanted| wanted != feature.layer)
+            {
+                continue;
+            }
+            let Some(kind) = geometry_kind(&feature.geometry) else {
+                continue;
+            };
+            let context = Context {
+                properties: &feature.properties,
+                geometry: Some(kind),
+                zoom,
+            };
+            if !style::passes(layer.filter.as_ref(), &context) {
+                continue;
+            }
+            let candidate = Feature {
+                properties: feature.properties.clone(),
+                geometry: Cow::Borrowed(&feature.geometry),
+                kind,
+            };
+            if !once {
+                features.push(candidate);
+                continue;
+            }
+            let anchor = anchor_points(&feature.geometry)
+                .first()
+                .map(|point| self.frame.to_page(point.x(), point.y()));
+            let key = piece_key(feature, anchor);
+            match kept.get(&key) {
+                None => {
+                    kept.insert(key, features.len());
+                    features.push(candidate);
+                }
+                Some(&index) => {
+                    if !self.anchor_in_frame(&features[index]) && self.in_frame(anchor) {
+                        features[index] = candidate;
+                    }
+                }
+            }
+        }
+        features
+    }
+
+    fn anchor_in_frame(&self, feature: &Feature<'_>) -> bool {
+        let anchor = anchor_points(&feature.geometry)
+            .first()
+            .map(|point| self.frame.to_page(point.x(), point.y()));
+        self.in_frame(anchor)
+    }
+
+    fn in_frame(&self, anchor: Option<super::scene::Point>) -> bool {
+        anchor.is_some_and(|page| {
+            (0.0..=self.frame.width).contains(&page.x)
+                && (0.0..=self.frame.height).contains(&page.y)
+        })
     }
 
     fn draw_feature(&mut self, layer: &Layer, feature: &Feature<'_>, zoom: f64) {
@@ -458,6 +576,20 @@ impl Builder<'_> {
             enhancement: usage.enhancement,
         });
     }
+}
+
+/// Returns what identifies the pieces of one tile feature across tiles: its layer and id, or
+/// without an id its layer, properties and anchor rounded to a page unit.
+fn piece_key(feature: &TileFeature, anchor: Option<super::scene::Point>) -> String {
+    if let Some(id) = feature.id {
+        return format!("{}\u{0}{id}", feature.layer);
+    }
+    let anchor = anchor.map(|page| (page.x.round() as i64, page.y.round() as i64));
+    format!(
+        "{}\u{0}{}\u{0}{anchor:?}",
+        feature.layer,
+        Value::Object(feature.properties.clone())
+    )
 }
 
 fn geometry_kind(geometry: &Geometry<f64>) -> Option<GeometryKind> {

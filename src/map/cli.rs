@@ -174,7 +174,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     for failure in state.failures.iter() {
         tracing::warn!(path = %failure.path.display(), reason = %failure.reason, "not loaded");
     }
-    let context = crate::server::static_map::map_context(&state);
+    let context = crate::server::static_map::map_context(&state, runtime.handle().clone());
     let limits = crate::server::static_map::limits(&state.config);
     let rendered = super::render(&context, &request, &limits, Instant::now())?;
     std::fs::write(&args.output, &rendered.bytes)

@@ -16,6 +16,7 @@ use super::MapRequest;
 use super::scene::{EnhancementUsed, ImageItem, Rect, RgbaImage, ShownScene, SourceUse};
 use super::style::{Context, Layer};
 use super::view::Frame;
+use crate::archive::Archive;
 use crate::density::{Filter, HeatmapRequest};
 use crate::enhance::Applied;
 use crate::format::TileFormat;
@@ -37,6 +38,7 @@ pub fn draw(
     frame: &Frame,
     request: &MapRequest,
     context: &Context<'_>,
+    runtime: &tokio::runtime::Handle,
     deadline: Instant,
 ) -> Result<Option<(ImageItem, SourceUse)>, MapError> {
     let (minzoom, maxzoom) = source.zoom_range();
@@ -74,19 +76,24 @@ pub fn draw(
             source.touches(tile).then_some((x, y, tile))
         })
         .collect();
-    // Tiles render in parallel on the current rayon pool; each worker thread uses its own
-    // GDAL handles. Results are merged in tile order, so the output does not depend on timing.
-    let rendered: Vec<Result<Option<TilePixels>, MapError>> = tiles
-        .par_iter()
-        .map(|&(_, _, tile)| {
-            if Instant::now() >= deadline {
-                return Err(MapError::TimedOut { seconds: 0.0 });
-            }
-            let mut usage = SourceUse::default();
-            let rgba = tile_rgba(source, layer, tile, request, deadline, &mut usage)?;
-            Ok(rgba.map(|rgba| (rgba, usage)))
-        })
-        .collect();
+    let rendered = if let Backend::Archive(archive) = &source.backend {
+        archive_pixels(archive, layer, &tiles, runtime, deadline)?
+    } else {
+        // Tiles render in parallel on the current rayon pool; each worker thread uses its own
+        // GDAL handles. Results are merged in tile order, so the output does not depend on
+        // timing.
+        tiles
+            .par_iter()
+            .map(|&(_, _, tile)| {
+                if Instant::now() >= deadline {
+                    return Err(MapError::TimedOut { seconds: 0.0 });
+                }
+                let mut usage = SourceUse::default();
+                let rgba = tile_rgba(source, layer, tile, request, deadline, &mut usage)?;
+                Ok(rgba.map(|rgba| (rgba, usage)))
+            })
+            .collect()
+    };
     let mut usage = SourceUse::default();
     let mut any = false;
     for (&(x, y, _), result) in tiles.iter().zip(rendered) {
@@ -136,9 +143,54 @@ pub fn draw(
 /// A tile's RGBA pixels and what they were drawn from.
 type TilePixels = (Vec<u8>, SourceUse);
 
+/// Reads the stored tiles of a raster archive and decodes them in parallel, in tile order.
+/// A zoom beyond the archive's maximum never reaches here: `draw` clamps to the archive's
+/// range and enlarges its deepest tiles to the frame.
+fn archive_pixels(
+    archive: &Archive,
+    layer: &Layer,
+    tiles: &[(u32, u32, TileCoord)],
+    runtime: &tokio::runtime::Handle,
+    deadline: Instant,
+) -> Result<Vec<Result<Option<TilePixels>, MapError>>, MapError> {
+    let metadata = archive.metadata();
+    let image_format = match metadata.format {
+        TileFormat::Png => image::ImageFormat::Png,
+        TileFormat::Jpeg => image::ImageFormat::Jpeg,
+        TileFormat::Webp => image::ImageFormat::WebP,
+        TileFormat::Mvt => {
+            tracing::debug!(layer = %layer.id, path = %archive.path().display(), "raster layer of a vector archive: not drawn");
+            return Ok(Vec::new());
+        }
+    };
+    let coords: Vec<TileCoord> = tiles.iter().map(|&(_, _, tile)| tile).collect();
+    let stored = super::archive::read_tiles(runtime, archive, &coords, deadline)?;
+    let compression = metadata.compression;
+    let path = archive.path().to_path_buf();
+    Ok(stored
+        .par_iter()
+        .map(|bytes| {
+            let Some(bytes) = bytes else {
+                return Ok(None);
+            };
+            let failed = |message: String| MapError::Layer {
+                layer: layer.id.clone(),
+                message: format!("{message} in {}", path.display()),
+            };
+            let plain = super::archive::inflate(bytes, compression).map_err(failed)?;
+            let rgba = decode_stored(&plain, image_format).map_err(failed)?;
+            let usage = SourceUse {
+                files: vec![path.clone()],
+                ..SourceUse::default()
+            };
+            Ok(Some((rgba, usage)))
+        })
+        .collect())
+}
+
 /// A range of tiles, inclusive.
 #[derive(Debug, Clone, Copy)]
-struct TileRange {
+pub(super) struct TileRange {
     min_x: u32,
     min_y: u32,
     max_x: u32,
@@ -146,12 +198,23 @@ struct TileRange {
 }
 
 impl TileRange {
-    fn count(self) -> u64 {
+    pub(super) fn count(self) -> u64 {
         u64::from(self.max_x - self.min_x + 1) * u64::from(self.max_y - self.min_y + 1)
+    }
+
+    /// Returns the tiles of the range at zoom `z`, row by row.
+    pub(super) fn tiles(self, z: u8) -> impl Iterator<Item = TileCoord> {
+        (self.min_y..=self.max_y).flat_map(move |y| {
+            (self.min_x..=self.max_x).map(move |x| {
+                TileCoord::new(u32::from(z), u64::from(x), u64::from(y))
+                    .expect("the range lies inside the zoom's matrix")
+            })
+        })
     }
 }
 
-fn tile_range(bounds: &crate::tile::Bbox, z: u8) -> TileRange {
+/// Returns the tiles of zoom `z` that cover `bounds` in Web Mercator metres.
+pub(super) fn tile_range(bounds: &crate::tile::Bbox, z: u8) -> TileRange {
     let size = 1_u32 << z;
     let tile_metres = 2.0 * ORIGIN_SHIFT / f64::from(size);
     let column = |x: f64| {
@@ -271,9 +334,8 @@ fn tile_rgba(
                 .map_err(failed)
         }
         Backend::Archive(_) | Backend::Vector(_) | Backend::Floorplan(_) | Backend::Postgis(_) => {
-            // NOTE: raster archives are read on the async runtime, which this worker thread
-            // cannot reach, so static maps do not draw them yet.
-            tracing::debug!(source = %source.id, layer = %layer.id, "static maps draw imagery, collections and heat maps only");
+            // Archives are read by `archive_pixels` before this per-tile step.
+            tracing::debug!(source = %source.id, layer = %layer.id, "static maps draw imagery, archives, collections and heat maps only");
             Ok(None)
         }
     }
@@ -331,9 +393,7 @@ fn note_enhancement(usage: &mut SourceUse, applied: Option<&Applied>, native_res
 
 /// Decodes a PNG tile into straight RGBA.
 fn decode(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let image = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
-        .map_err(|error| format!("decoding a rendered tile failed: {error}"))?;
-    let rgba = image.to_rgba8();
+    let rgba = decode_as(bytes, image::ImageFormat::Png)?;
     if rgba.width() != TILE_SIZE || rgba.height() != TILE_SIZE {
         return Err(format!(
             "a rendered tile is {}x{} pixels instead of {TILE_SIZE}",
@@ -342,4 +402,35 @@ fn decode(bytes: &[u8]) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(rgba.into_raw())
+}
+
+/// Decodes a stored archive tile into straight RGBA, resized to [`TILE_SIZE`] when it is
+/// stored at another size (512-pixel tiles, for example).
+fn decode_stored(bytes: &[u8], format: image::ImageFormat) -> Result<Vec<u8>, String> {
+    let rgba = decode_as(bytes, format)?;
+    if rgba.width() != rgba.height() {
+        return Err(format!(
+            "a stored tile is {}x{} pixels: only square tiles can be drawn",
+            rgba.width(),
+            rgba.height()
+        ));
+    }
+    if rgba.width() == TILE_SIZE {
+        return Ok(rgba.into_raw());
+    }
+    // NOTE: a 512-pixel tile is reduced to 256 pixels at its own zoom, so a map that
+    // enlarges the archive's deepest tiles shows them at half their stored resolution.
+    let resized = image::imageops::resize(
+        &rgba,
+        TILE_SIZE,
+        TILE_SIZE,
+        image::imageops::FilterType::Triangle,
+    );
+    Ok(resized.into_raw())
+}
+
+fn decode_as(bytes: &[u8], format: image::ImageFormat) -> Result<image::RgbaImage, String> {
+    let image = image::load_from_memory_with_format(bytes, format)
+        .map_err(|error| format!("decoding a {format:?} tile failed: {error}"))?;
+    Ok(image.to_rgba8())
 }

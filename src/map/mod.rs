@@ -4,12 +4,14 @@
 //! `build_scene` turns a [`MapRequest`] into a [`scene::Scene`]; `render` builds it and
 //! encodes it. Both are blocking: run them on `worker::Workers`.
 
+pub mod archive;
 pub mod atlas;
 pub mod build;
 pub mod cli;
 pub mod furniture;
 pub mod geotiff;
 pub mod imagery;
+pub mod mvt;
 pub mod pdf;
 pub mod raster;
 pub mod request;
@@ -158,6 +160,9 @@ pub struct MapContext {
     pub glyphs: Arc<GlyphCache>,
     pub sprites: Arc<Option<Sprites>>,
     pub styles: PathBuf,
+    /// The runtime that archive layers are read on. The map must be built on a thread that
+    /// is not one of the runtime's own, such as a worker of `worker::Workers`.
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// Limits of one static map.
@@ -191,6 +196,16 @@ pub enum MapError {
     NothingToFit { style: String },
     #[error("drawing layer {layer:?} failed: {message}")]
     Layer { layer: String, message: String },
+    #[error("reading tile {tile} of archive {path:?} failed: {message}")]
+    Archive {
+        path: PathBuf,
+        tile: crate::tile::TileCoord,
+        message: String,
+    },
+    #[error(
+        "archive {path:?} cannot be read on an async runtime thread: build the static map on worker::Workers or a plain thread"
+    )]
+    OnRuntimeThread { path: PathBuf },
     #[error("encoding the map as {format:?} failed: {message}")]
     Encode {
         format: OutputFormat,

@@ -13,13 +13,15 @@ use super::tiles::path_problem;
 use crate::map::request::{parse_options, parse_size};
 use crate::map::{Limits, MapContext, MapError, MapRequest, View};
 
-/// Builds the context that rendering reads from the server's state.
-pub(crate) fn map_context(state: &AppState) -> MapContext {
+/// Builds the context that rendering reads from the server's state, with the runtime that
+/// reads its archives.
+pub(crate) fn map_context(state: &AppState, runtime: tokio::runtime::Handle) -> MapContext {
     MapContext {
         catalog: std::sync::Arc::clone(&state.catalog),
         glyphs: std::sync::Arc::clone(&state.glyphs),
         sprites: std::sync::Arc::clone(&state.sprites),
         styles: state.config.styles.clone(),
+        runtime,
     }
 }
 
@@ -51,6 +53,8 @@ pub(crate) fn map_problem(error: &MapError) -> Problem {
         MapError::Style { .. }
         | MapError::Layer { .. }
         | MapError::Encode { .. }
+        | MapError::Archive { .. }
+        | MapError::OnRuntimeThread { .. }
         | MapError::Pdf(_) => {
             tracing::error!(%error, "static map failed");
             Problem::internal(error.to_string())
@@ -101,7 +105,7 @@ pub(super) async fn get_static(
     let request = read_request(style, &position, &size, &pairs)?;
     let limits = limits(&state.config);
     crate::map::check_pixels(&request, &limits).map_err(|error| map_problem(&error))?;
-    let context = map_context(&state);
+    let context = map_context(&state, tokio::runtime::Handle::current());
     let job_request = request.clone();
     // The worker thread has no request of its own: it renders with this request's grant, so
     // private sources, attributes and sensitive points stay out of the map.
