@@ -1,5 +1,9 @@
 //! Decoding of Mapbox Vector Tiles (specification 2.1) into Web Mercator features, for the
 //! vector layers of archives in static maps.
+//!
+//! Written here rather than taken from geozero's MVT reader (0.15), which indexes the
+//! geometry commands without checking their length and panics on a truncated geometry. An
+//! archive may be damaged, and this decoder reports the byte where it fails instead.
 
 use geo::{Coord, Geometry, LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon};
 use serde_json::{Map, Number, Value};
