@@ -17,6 +17,7 @@ pub mod info;
 pub mod limits;
 pub mod logging;
 pub mod map;
+mod mvt_wire;
 pub mod offline;
 pub mod ogc;
 pub mod postgis;

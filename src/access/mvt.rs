@@ -9,12 +9,19 @@ use thiserror::Error;
 
 use super::config::{Sensitive, SourceAccess, is_truthy};
 use super::generalise::{Grid, snap_tile_point};
+use crate::mvt_wire::{Reader, WireError};
 use crate::tile::TileCoord;
 
 #[derive(Debug, Error)]
 pub enum MvtError {
     #[error("the vector tile is malformed at byte {0}: it cannot be filtered, so it is not served")]
     Malformed(usize),
+}
+
+impl From<WireError> for MvtError {
+    fn from(error: WireError) -> Self {
+        Self::Malformed(error.0)
+    }
 }
 
 /// The rules for one source's tiles in a response without a key.
@@ -59,7 +66,7 @@ pub fn filter_tile(
                 write_bytes(&mut out, &filtered);
             }
         } else {
-            let raw = reader.skip_raw(field, wire)?;
+            let raw = reader.skip_raw(wire)?;
             out.extend_from_slice(raw);
         }
     }
@@ -107,7 +114,7 @@ fn filter_layer(
                 write_key(&mut head, 5, 0);
                 write_varint(&mut head, u64::from(extent));
             }
-            _ => head.extend_from_slice(reader.skip_raw(field, wire)?),
+            _ => head.extend_from_slice(reader.skip_raw(wire)?),
         }
     }
     let key_names: Vec<String> = keys
@@ -218,7 +225,7 @@ fn read_feature(bytes: &[u8], base: usize) -> Result<Feature<'_>, MvtError> {
             (2, 2) => feature.tags = reader.packed()?,
             (3, 0) => feature.geometry_type = reader.varint()?,
             (4, 2) => feature.geometry = reader.packed()?,
-            _ => feature.other.push(reader.skip_raw(field, wire)?),
+            _ => feature.other.push(reader.skip_raw(wire)?),
         }
     }
     Ok(feature)
@@ -311,108 +318,6 @@ fn decode_value(bytes: &[u8]) -> serde_json::Value {
             .varint()
             .map_or(serde_json::Value::Null, |n| serde_json::json!(n != 0)),
         _ => serde_json::Value::Null,
-    }
-}
-
-/// A protobuf reader over `bytes`; `base` is their offset in the tile, for error messages.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    position: usize,
-    base: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8], base: usize) -> Self {
-        Self {
-            bytes,
-            position: 0,
-            base,
-        }
-    }
-
-    fn malformed(&self) -> MvtError {
-        MvtError::Malformed(self.base + self.position)
-    }
-
-    fn varint(&mut self) -> Result<u64, MvtError> {
-        let mut value = 0_u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self
-                .bytes
-                .get(self.position)
-                .ok_or_else(|| self.malformed())?;
-            self.position += 1;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(self.malformed())
-    }
-
-    fn key(&mut self) -> Result<Option<(u64, u8)>, MvtError> {
-        if self.position >= self.bytes.len() {
-            return Ok(None);
-        }
-        let key = self.varint()?;
-        Ok(Some((key >> 3, (key & 7) as u8)))
-    }
-
-    /// Reads a length-delimited field and returns it with its offset in the tile.
-    fn bytes(&mut self) -> Result<(&'a [u8], usize), MvtError> {
-        let length = usize::try_from(self.varint()?).map_err(|_| self.malformed())?;
-        let start = self.position;
-        let end = start.checked_add(length).ok_or_else(|| self.malformed())?;
-        let slice = self.bytes.get(start..end).ok_or_else(|| self.malformed())?;
-        self.position = end;
-        Ok((slice, self.base + start))
-    }
-
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], MvtError> {
-        let end = self.position + N;
-        let raw = self
-            .bytes
-            .get(self.position..end)
-            .ok_or_else(|| self.malformed())?;
-        self.position = end;
-        Ok(raw.try_into().expect("the slice has N bytes"))
-    }
-
-    fn packed(&mut self) -> Result<Vec<u32>, MvtError> {
-        let (bytes, offset) = self.bytes()?;
-        let mut inner = Reader::new(bytes, offset);
-        let mut values = Vec::new();
-        while inner.position < bytes.len() {
-            let value = inner.varint()?;
-            values.push(u32::try_from(value).map_err(|_| inner.malformed())?);
-        }
-        Ok(values)
-    }
-
-    /// Skips the field whose key was just read and returns its raw bytes, key included.
-    fn skip_raw(&mut self, field: u64, wire: u8) -> Result<&'a [u8], MvtError> {
-        let mut key = Vec::new();
-        write_key(&mut key, field, wire);
-        let start = self
-            .position
-            .checked_sub(key.len())
-            .ok_or_else(|| self.malformed())?;
-        match wire {
-            0 => {
-                self.varint()?;
-            }
-            1 => {
-                self.fixed::<8>()?;
-            }
-            2 => {
-                self.bytes()?;
-            }
-            5 => {
-                self.fixed::<4>()?;
-            }
-            _ => return Err(self.malformed()),
-        }
-        Ok(&self.bytes[start..self.position])
     }
 }
 

@@ -9,6 +9,7 @@ use geo::{Coord, Geometry, LineString, MultiLineString, MultiPoint, MultiPolygon
 use serde_json::{Map, Number, Value};
 use thiserror::Error;
 
+use crate::mvt_wire::{Reader, WireError};
 use crate::tile::TileCoord;
 
 #[derive(Debug, Error)]
@@ -33,7 +34,10 @@ pub struct TileFeature {
 /// Decodes every feature of an uncompressed MVT tile, in layer and feature order. Features
 /// with an unknown geometry type or an empty geometry are left out.
 pub fn decode_tile(bytes: &[u8], tile: TileCoord) -> Result<Vec<TileFeature>, MvtDecodeError> {
-    let malformed = |offset| MvtDecodeError::Malformed { tile, offset };
+    let malformed = |error: WireError| MvtDecodeError::Malformed {
+        tile,
+        offset: error.0,
+    };
     let mut features = Vec::new();
     let mut reader = Reader::new(bytes, 0);
     while let Some((field, wire)) = reader.key().map_err(malformed)? {
@@ -60,7 +64,7 @@ fn decode_layer(
     base: usize,
     tile: TileCoord,
     out: &mut Vec<TileFeature>,
-) -> Result<(), usize> {
+) -> Result<(), WireError> {
     let mut name = String::new();
     let mut keys = Vec::new();
     let mut values = Vec::new();
@@ -106,7 +110,7 @@ fn decode_layer(
     Ok(())
 }
 
-fn read_feature(bytes: &[u8], base: usize) -> Result<RawFeature, usize> {
+fn read_feature(bytes: &[u8], base: usize) -> Result<RawFeature, WireError> {
     let mut feature = RawFeature {
         id: None,
         tags: Vec::new(),
@@ -126,14 +130,14 @@ fn read_feature(bytes: &[u8], base: usize) -> Result<RawFeature, usize> {
     Ok(feature)
 }
 
-fn read_value(bytes: &[u8], base: usize) -> Result<Value, usize> {
+fn read_value(bytes: &[u8], base: usize) -> Result<Value, WireError> {
     let mut value = Value::Null;
     let mut reader = Reader::new(bytes, base);
     while let Some((field, wire)) = reader.key()? {
         value = match (field, wire) {
             (1, 2) => Value::String(String::from_utf8_lossy(reader.bytes()?.0).into_owned()),
-            (2, 5) => number(f64::from(f32::from_bits(reader.fixed32()?))),
-            (3, 1) => number(f64::from_bits(reader.fixed64()?)),
+            (2, 5) => number(f64::from(f32::from_le_bytes(reader.fixed::<4>()?))),
+            (3, 1) => number(f64::from_le_bytes(reader.fixed::<8>()?)),
             (4, 0) => Value::from(reader.varint()?.cast_signed()),
             (5, 0) => Value::from(reader.varint()?),
             (6, 0) => Value::from(unzigzag(reader.varint()?)),
@@ -302,101 +306,6 @@ fn signed_area(path: &[(i64, i64)]) -> i64 {
         sum += x0 * y1 - x1 * y0;
     }
     sum
-}
-
-/// A protobuf reader over a byte slice; errors are the byte offset where reading failed.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    position: usize,
-    base: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8], base: usize) -> Self {
-        Self {
-            bytes,
-            position: 0,
-            base,
-        }
-    }
-
-    fn offset(&self) -> usize {
-        self.base + self.position
-    }
-
-    /// Reads the next field number and wire type, or `None` at the end.
-    fn key(&mut self) -> Result<Option<(u64, u8)>, usize> {
-        if self.position >= self.bytes.len() {
-            return Ok(None);
-        }
-        let key = self.varint()?;
-        Ok(Some((key >> 3, (key & 0x7) as u8)))
-    }
-
-    fn varint(&mut self) -> Result<u64, usize> {
-        let mut value = 0_u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.bytes.get(self.position).ok_or(self.offset())?;
-            self.position += 1;
-            value |= u64::from(byte & 0x7F) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(self.offset())
-    }
-
-    fn take(&mut self, length: usize) -> Result<&'a [u8], usize> {
-        let end = self
-            .position
-            .checked_add(length)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or(self.offset())?;
-        let slice = &self.bytes[self.position..end];
-        self.position = end;
-        Ok(slice)
-    }
-
-    /// Reads a length-delimited field and the offset of its first byte.
-    fn bytes(&mut self) -> Result<(&'a [u8], usize), usize> {
-        let length = usize::try_from(self.varint()?).map_err(|_| self.offset())?;
-        let offset = self.offset();
-        Ok((self.take(length)?, offset))
-    }
-
-    fn fixed32(&mut self) -> Result<u32, usize> {
-        let bytes = self.take(4)?;
-        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-    }
-
-    fn fixed64(&mut self) -> Result<u64, usize> {
-        let bytes = self.take(8)?;
-        let mut array = [0_u8; 8];
-        array.copy_from_slice(bytes);
-        Ok(u64::from_le_bytes(array))
-    }
-
-    /// Reads packed varints that each fit in 32 bits, as MVT tags and commands do.
-    fn packed(&mut self) -> Result<Vec<u32>, usize> {
-        let (bytes, offset) = self.bytes()?;
-        let mut inner = Reader::new(bytes, offset);
-        let mut values = Vec::new();
-        while inner.position < bytes.len() {
-            let value = inner.varint()?;
-            values.push(u32::try_from(value).map_err(|_| inner.offset())?);
-        }
-        Ok(values)
-    }
-
-    fn skip(&mut self, wire: u8) -> Result<(), usize> {
-        match wire {
-            0 => self.varint().map(|_| ()),
-            1 => self.take(8).map(|_| ()),
-            2 => self.bytes().map(|_| ()),
-            5 => self.take(4).map(|_| ()),
-            _ => Err(self.offset()),
-        }
-    }
 }
 
 #[cfg(test)]
