@@ -22,6 +22,17 @@ fn scene_copy(folder: &Path, stem: &str) -> PathBuf {
     path
 }
 
+/// Sets the modification time of `path` to `seconds` from now, so that it differs from any
+/// time the file had.
+fn set_modified_ahead(path: &Path, seconds: u64) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open the copy");
+    file.set_modified(SystemTime::now() + Duration::from_secs(seconds))
+        .expect("set the modification time");
+}
+
 async fn serve(paths: Vec<PathBuf>, cache: Option<&Path>, max_mb: u64) -> TestServer {
     TestServer::start(Config {
         paths,
@@ -173,13 +184,7 @@ async fn changed_file_invalidates_tiles() {
     assert_eq!(renders(&server, "cache-change").await, 1);
 
     // A new modification time alone changes the revision.
-    let file = std::fs::File::options()
-        .write(true)
-        .open(&scene)
-        .expect("open the copy");
-    file.set_modified(SystemTime::now() + Duration::from_secs(5))
-        .expect("touch the copy");
-    drop(file);
+    set_modified_ahead(&scene, 5);
     assert_eq!(tile_bytes(&server, &url).await, original);
     assert_eq!(
         renders(&server, "cache-change").await,
@@ -189,13 +194,7 @@ async fn changed_file_invalidates_tiles() {
 
     // Rewriting the file, here with the same bytes, changes it too.
     std::fs::copy(geodata("sentinel2-29rkh/TCI.tif"), &scene).expect("rewrite the copy");
-    let file = std::fs::File::options()
-        .write(true)
-        .open(&scene)
-        .expect("open the copy");
-    file.set_modified(SystemTime::now() + Duration::from_secs(10))
-        .expect("date the copy");
-    drop(file);
+    set_modified_ahead(&scene, 10);
     assert_eq!(tile_bytes(&server, &url).await, original);
     assert_eq!(
         renders(&server, "cache-change").await,
@@ -394,13 +393,7 @@ async fn memory_cache_serves_repeats_and_sees_changes() {
     );
 
     // A new modification time changes the source's revision, so the kept tile is not used.
-    let file = std::fs::File::options()
-        .write(true)
-        .open(&scene)
-        .expect("open the copy");
-    file.set_modified(SystemTime::now() + Duration::from_secs(5))
-        .expect("touch the copy");
-    drop(file);
+    set_modified_ahead(&scene, 5);
     assert_eq!(tile_bytes(&server, &url).await, first);
     assert_eq!(
         renders(&server, "memory-hit").await,

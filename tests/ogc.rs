@@ -642,6 +642,33 @@ async fn ogc_api_features_filter_by_date() {
     }
 }
 
+/// Runs `gdal_translate` on layer TCI of the WMTS capabilities at `capabilities`: a
+/// 256-pixel PNG of a window over the Sentinel-2 scene at about zoom 9, written to `out`.
+async fn translate_scene_window(
+    cache: Vec<String>,
+    capabilities: &str,
+    out: &std::path::Path,
+) -> std::process::Output {
+    let (x0, y0) = tessera::tile::lonlat_to_mercator(-11.5, 24.9);
+    let (x1, y1) = tessera::tile::lonlat_to_mercator(-11.3, 24.7);
+    let mut args = cache;
+    args.extend([
+        "-of".into(),
+        "PNG".into(),
+        "-outsize".into(),
+        "256".into(),
+        "256".into(),
+        "-projwin".into(),
+        x0.to_string(),
+        y0.to_string(),
+        x1.to_string(),
+        y1.to_string(),
+        format!("WMTS:{capabilities},layer=TCI,tilematrixset=WebMercatorQuad"),
+        out.display().to_string(),
+    ]);
+    run("gdal_translate", args).await
+}
+
 #[tokio::test]
 async fn gdal_reads_wmts_capabilities_and_a_tile() {
     if !require("gdal_translate", "run scripts/setup to install gdal-bin") {
@@ -671,31 +698,7 @@ async fn gdal_reads_wmts_capabilities_and_a_tile() {
     );
 
     let out = folder.path().join("tci.png");
-    // A 256-pixel window over the Sentinel-2 scene at about zoom 9.
-    let (x0, y0) = tessera::tile::lonlat_to_mercator(-11.5, 24.9);
-    let (x1, y1) = tessera::tile::lonlat_to_mercator(-11.3, 24.7);
-    let output = run(
-        "gdal_translate",
-        [
-            cache,
-            vec![
-                "-of".into(),
-                "PNG".into(),
-                "-outsize".into(),
-                "256".into(),
-                "256".into(),
-                "-projwin".into(),
-                x0.to_string(),
-                y0.to_string(),
-                x1.to_string(),
-                y1.to_string(),
-                format!("WMTS:{capabilities},layer=TCI,tilematrixset=WebMercatorQuad"),
-                out.display().to_string(),
-            ],
-        ]
-        .concat(),
-    )
-    .await;
+    let output = translate_scene_window(cache, &capabilities, &out).await;
     assert!(
         output.status.success(),
         "gdal_translate failed: {}",
@@ -759,30 +762,7 @@ async fn gdal_reads_private_wmts_with_key() {
         folder.path().join("cache").display().to_string(),
     ];
     let out = folder.path().join("tci.png");
-    let (x0, y0) = tessera::tile::lonlat_to_mercator(-11.5, 24.9);
-    let (x1, y1) = tessera::tile::lonlat_to_mercator(-11.3, 24.7);
-    let output = run(
-        "gdal_translate",
-        [
-            cache,
-            vec![
-                "-of".into(),
-                "PNG".into(),
-                "-outsize".into(),
-                "256".into(),
-                "256".into(),
-                "-projwin".into(),
-                x0.to_string(),
-                y0.to_string(),
-                x1.to_string(),
-                y1.to_string(),
-                format!("WMTS:{capabilities},layer=TCI,tilematrixset=WebMercatorQuad"),
-                out.display().to_string(),
-            ],
-        ]
-        .concat(),
-    )
-    .await;
+    let output = translate_scene_window(cache, &capabilities, &out).await;
     assert!(
         output.status.success(),
         "gdal_translate failed: {}",
