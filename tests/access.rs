@@ -179,6 +179,7 @@ async fn ogc_links_repeat_query_key() {
             "/ogc/collections/secret/tiles/WebMercatorQuad?key={key}"
         ))
         .await;
+
     let mut hrefs = Vec::new();
     let mut pending = vec![&document];
     while let Some(value) = pending.pop() {
@@ -193,6 +194,7 @@ async fn ogc_links_repeat_query_key() {
             _ => {}
         }
     }
+
     let own: Vec<_> = hrefs
         .iter()
         .filter(|href| href.starts_with(&server.url("")))
@@ -201,6 +203,7 @@ async fn ogc_links_repeat_query_key() {
     for href in &own {
         assert!(href.contains(&format!("key={key}")), "{href}");
     }
+
     let template = own
         .iter()
         .find(|href| href.contains("{tileMatrix}"))

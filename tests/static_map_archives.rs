@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{TestServer, decode_image, geodata, have_program, shared_data};
+use common::{
+    TestServer, decode_image, geodata, have_program, poppler_installed, sha256_hex, shared_data,
+};
 use geozero::mvt::{Message as _, Tile};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tessera::access::{AccessConfig, append_new_key};
 use tessera::config::{Config, SourceConfig};
 use tessera::tile::{TileCoord, lonlat_to_tile};
@@ -90,18 +91,6 @@ fn mean_difference(a: &image::RgbaImage, b: &image::RgbaImage) -> (f64, u64) {
     (total as f64 / (pixels.max(1) * 3) as f64, pixels)
 }
 
-fn poppler_installed() -> bool {
-    let installed = ["pdftotext", "pdfimages"].into_iter().all(have_program);
-    if !installed {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "poppler-utils is missing in CI: run scripts/setup --test"
-        );
-        eprintln!("SKIPPED: poppler-utils is not installed; run scripts/setup --test");
-    }
-    installed
-}
-
 /// Runs a poppler program on a PDF and returns its standard output.
 fn poppler(program: &str, args: &[&str], pdf: &[u8]) -> String {
     let file = tempfile::Builder::new()
@@ -125,23 +114,13 @@ fn poppler(program: &str, args: &[&str], pdf: &[u8]) -> String {
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
-fn sha256_hex(path: &Path) -> String {
-    let bytes = std::fs::read(path).expect("read the served file");
-    Sha256::digest(&bytes)
-        .iter()
-        .fold(String::new(), |mut text, byte| {
-            use std::fmt::Write as _;
-            write!(text, "{byte:02x}").expect("writing to a String cannot fail");
-            text
-        })
-}
-
 #[tokio::test]
 async fn raster_archive_matches_cog() {
     let folder = tempfile::tempdir().expect("tempdir");
     let Some(archive) = sentinel_mbtiles(folder.path()) else {
         return;
     };
+
     let styles = folder.path().join("styles");
     std::fs::create_dir(&styles).expect("styles folder");
     let raster = |id: &str| json!([{"id": "imagery", "type": "raster", "source": id}]);
@@ -154,6 +133,7 @@ async fn raster_archive_matches_cog() {
         ..Config::default()
     })
     .await;
+
     let tilejson = server.json("/tiles/scene.json").await;
     let maxzoom = tilejson["maxzoom"].as_u64().expect("maxzoom");
     // Zoom 10 reads the archive's deepest tiles; zoom 12 enlarges them past its maximum.
@@ -172,6 +152,7 @@ async fn raster_archive_matches_cog() {
             "zoom {zoom}: mean absolute difference {difference:.2} from the COG's map"
         );
     }
+
     if !poppler_installed() {
         return;
     }
@@ -414,6 +395,7 @@ async fn vector_archive_drawn_by_layer() {
         return;
     };
     let (_folder, server) = florence_server(&archive).await;
+
     let tilejson = server.json("/tiles/protomaps_firenze.json").await;
     let maxzoom = tilejson["maxzoom"].as_u64().expect("maxzoom") as u8;
     let tile = FLORENCE.centre_tile(maxzoom);
@@ -422,6 +404,7 @@ async fn vector_archive_drawn_by_layer() {
     let water_features = features("water").await;
     let building_features = features("buildings").await;
     let road_features = features("roads").await;
+
     let kind = |feature: &&RouteFeature, wanted: &str| {
         feature.properties.get("pmap:kind").map(String::as_str) == Some(wanted)
     };
@@ -453,6 +436,7 @@ async fn vector_archive_drawn_by_layer() {
         let pixel = pixel_at(&image, place);
         assert!(is_colour(pixel, colour), "{style} at {place:?}: {pixel:?}");
     }
+
     // Another kind of road, which the filter excludes.
     let (excluded, other) = ["medium_road", "major_road", "other"]
         .into_iter()

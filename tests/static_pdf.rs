@@ -9,8 +9,7 @@ use std::process::Command;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, geodata, have_program};
-use sha2::{Digest, Sha256};
+use common::{TestServer, geodata, poppler_installed, sha256_hex};
 use tessera::map::pdf::render::{pdf_options, print_request};
 use tessera::map::scene::Item;
 use tessera::map::{MapContext, MapOptions, MapRequest, OutputFormat, View};
@@ -19,20 +18,6 @@ use tessera::map::{MapContext, MapOptions, MapRequest, OutputFormat, View};
 const SCENE_VIEW: &str = "-11.4247,24.8013,10";
 /// Yodok (Camp 15) in North Korea, where only the camps layer has data.
 const CAMP_VIEW: &str = "126.8510,39.6743,11";
-
-fn poppler_installed() -> bool {
-    let installed = ["pdfinfo", "pdftotext", "pdfimages"]
-        .into_iter()
-        .all(have_program);
-    if !installed {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "poppler-utils is missing in CI: run scripts/setup --test"
-        );
-        eprintln!("SKIPPED: poppler-utils is not installed; run scripts/setup --test");
-    }
-    installed
-}
 
 fn write_temp(bytes: &[u8]) -> tempfile::NamedTempFile {
     let file = tempfile::Builder::new()
@@ -115,17 +100,6 @@ fn images(file: &Path) -> Vec<(u32, u32)> {
             })
         })
         .collect()
-}
-
-fn sha256_of(path: &Path) -> String {
-    let bytes = std::fs::read(path).expect("read the served file");
-    Sha256::digest(&bytes)
-        .iter()
-        .fold(String::new(), |mut text, byte| {
-            use std::fmt::Write;
-            write!(text, "{byte:02x}").expect("writing to a String cannot fail");
-            text
-        })
 }
 
 async fn sample_server() -> TestServer {
@@ -255,7 +229,7 @@ async fn provenance_hashes_match_files() {
             "{name} missing from the provenance: {text}"
         );
         assert!(
-            text.contains(&sha256_of(&served)),
+            text.contains(&sha256_hex(&served)),
             "SHA-256 of {name} missing from the provenance: {text}"
         );
         let fact: String = fact.split_whitespace().collect();

@@ -45,6 +45,7 @@ pub(super) fn vector_features(
         tracing::debug!(source = %source.id, format = ?metadata.format, "vector layer of a raster archive: not drawn");
         return Ok(Vec::new());
     }
+
     let (minzoom, maxzoom) = (metadata.minzoom, metadata.maxzoom);
     // MapLibre shows 512-pixel vector tiles of zoom floor(z) at map zoom z, and the frame's
     // zoom is a MapLibre zoom.
@@ -62,6 +63,7 @@ pub(super) fn vector_features(
         tracing::warn!(source = %source.id, tiles = range.count(), max = MAX_VECTOR_TILES, "vector archive needs too many tiles at its lowest zoom: not drawn");
         return Ok(Vec::new());
     }
+
     let tiles: Vec<TileCoord> = range
         .tiles(z)
         .filter(|&tile| source.touches(tile))
@@ -72,6 +74,7 @@ pub(super) fn vector_features(
         tile,
         message,
     };
+
     let mut features = Vec::new();
     // The access rules read the request's grant, which is set on this thread only, so the
     // tiles are filtered and decoded here rather than on other rayon threads.

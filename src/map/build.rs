@@ -366,7 +366,8 @@ impl Builder<'_> {
     ) -> Vec<Feature<'f>> {
         let once = matches!(layer.kind.as_str(), "circle" | "symbol");
         let mut features: Vec<Feature<'f>> = Vec::new();
-        let mut kept: HashMap<String, usize> = HashMap::new();
+        // The index in `features` of the piece chosen so far for each feature.
+        let mut chosen: HashMap<String, usize> = HashMap::new();
         for feature in decoded {
             if layer
                 .source_layer
@@ -399,9 +400,9 @@ impl Builder<'_> {
                 .first()
                 .map(|point| self.frame.to_page(point.x(), point.y()));
             let key = piece_key(feature, anchor);
-            match kept.get(&key) {
+            match chosen.get(&key) {
                 None => {
-                    kept.insert(key, features.len());
+                    chosen.insert(key, features.len());
                     features.push(candidate);
                 }
                 Some(&index) => {

@@ -127,3 +127,32 @@ pub fn have_program(name: &str) -> bool {
         .output()
         .is_ok_and(|output| output.status.success())
 }
+
+/// Returns whether poppler's `pdftotext` and `pdfimages` are installed, and prints SKIPPED
+/// when they are not. In CI their absence is a failure: `scripts/setup --test` installs them.
+pub fn poppler_installed() -> bool {
+    let installed = ["pdftotext", "pdfimages"].into_iter().all(have_program);
+    if !installed {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "poppler-utils is missing in CI: run scripts/setup --test"
+        );
+        eprintln!("SKIPPED: poppler-utils is not installed; run scripts/setup --test");
+    }
+    installed
+}
+
+/// Returns the SHA-256 of the file at `path` in lower-case hex, as PDF provenance blocks
+/// print it.
+pub fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+
+    let bytes = std::fs::read(path).expect("read the served file");
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .fold(String::new(), |mut text, byte| {
+            write!(text, "{byte:02x}").expect("writing to a String cannot fail");
+            text
+        })
+}
